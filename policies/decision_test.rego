@@ -1,0 +1,250 @@
+package klantbeeld_test
+
+import data.klantbeeld
+import rego.v1
+
+employee(department) := {"sub": "emp-1", "department": department, "roles": ["medewerker"]}
+
+view(actor, purpose) := {"actor": actor, "action": "resident-view", "purpose": purpose}
+
+decide(q) := d if {
+	d := klantbeeld.decision with input as q
+}
+
+# --- every row of the purpose matrix ---------------------------------------
+
+test_reisdocumenten_row if {
+	d := decide(view(employee("burgerzaken"), "reisdocumenten"))
+	d.allow
+	d.processing_activity == "https://register.gemeente.example/verwerkingsactiviteiten/burza-reisdocumenten"
+	object.keys(d.sources) == {"brp", "zaken", "salesforce", "klantinteracties"}
+	{f | some f in d.sources.brp.fields} == {"naam", "geboorte", "verblijfplaats", "nationaliteiten", "burgerservicenummer"}
+	d.sources.zaken.domains == ["BURZA"]
+	d.sources.zaken.max_vertrouwelijkheid == "vertrouwelijk"
+	d.sources.zaken.existence_only == []
+	d.sources.salesforce.domains == ["BURZA"]
+	{r | some r in d.sources.salesforce.records} == {"cases", "callbacks"}
+	d.sources.salesforce.undomained == false
+	d.sources.klantinteracties.domains == ["BURZA"]
+	d.sources.klantinteracties.undomained == true
+	d.sources.klantinteracties.vertrouwelijk == false
+}
+
+test_bijstand_row if {
+	d := decide(view(employee("sociale-zaken"), "bijstand"))
+	d.allow
+	d.processing_activity == "https://register.gemeente.example/verwerkingsactiviteiten/socza-bijstand"
+	{f | some f in d.sources.brp.fields} == {"naam", "geboorte", "verblijfplaats", "nationaliteiten", "burgerservicenummer", "partners", "kinderen", "ouders"}
+	d.sources.zaken.domains == ["SOCZA"]
+	d.sources.zaken.max_vertrouwelijkheid == "geheim"
+	d.sources.salesforce.domains == ["SOCZA"]
+	{r | some r in d.sources.salesforce.records} == {"cases", "callbacks"}
+	d.sources.klantinteracties.domains == ["SOCZA"]
+	d.sources.klantinteracties.undomained == true
+	d.sources.klantinteracties.vertrouwelijk == true
+}
+
+test_klantcontact_row if {
+	d := decide(view(employee("kcc"), "klantcontact"))
+	d.allow
+	{f | some f in d.sources.brp.fields} == {"naam", "adressering"}
+	{x | some x in d.sources.zaken.domains} == {"BURZA", "KCC"}
+	d.sources.zaken.existence_only == ["SOCZA"]
+	d.sources.zaken.max_vertrouwelijkheid == "zaakvertrouwelijk"
+
+	# metadata only: no omschrijving, no vertrouwelijkheidaanduiding
+	{f | some f in d.sources.zaken.fields} == {"identificatie", "zaaktype", "status", "startdatum", "einddatum", "einddatumGepland"}
+	not "SOCZA" in d.sources.salesforce.domains
+	{r | some r in d.sources.salesforce.records} == {"cases", "open-callbacks", "calls"}
+	d.sources.klantinteracties.max_age_days == 90
+	d.sources.klantinteracties.vertrouwelijk == false
+}
+
+test_inzage_row_only_for_subject_access if {
+	d := decide({"actor": employee("burgerzaken"), "action": "subject-access", "purpose": "inzage"})
+	d.allow
+	object.keys(d.sources) == {"brp"}
+	d.sources.brp.fields == ["naam"]
+
+	v := decide(view(employee("burgerzaken"), "inzage"))
+	not v.allow
+	"purpose \"inzage\" is not for resident-view" in v.reasons
+}
+
+test_inzage_for_any_department if {
+	every dept in ["burgerzaken", "sociale-zaken", "kcc", "belastingen"] {
+		decide({"actor": employee(dept), "action": "subject-access", "purpose": "inzage"}).allow
+	}
+}
+
+test_purpose_not_granted_to_other_departments if {
+	cases := [
+		["burgerzaken", "bijstand"],
+		["burgerzaken", "klantcontact"],
+		["sociale-zaken", "reisdocumenten"],
+		["sociale-zaken", "klantcontact"],
+		["kcc", "reisdocumenten"],
+		["kcc", "bijstand"],
+	]
+	every c in cases {
+		d := decide(view(employee(c[0]), c[1]))
+		not d.allow
+		sprintf("purpose %q is not granted to department %q", [c[1], c[0]]) in d.reasons
+		d.sources == {}
+	}
+}
+
+test_requested_sources_narrow_the_grant if {
+	q := object.union(view(employee("burgerzaken"), "reisdocumenten"), {"sources": ["brp", "zaken"]})
+	d := decide(q)
+	d.allow
+	object.keys(d.sources) == {"brp", "zaken"}
+}
+
+test_requested_source_not_in_purpose_is_not_granted if {
+	q := object.union({"actor": employee("kcc"), "action": "subject-access", "purpose": "inzage"}, {"sources": ["zaken"]})
+	d := decide(q)
+	d.allow
+	d.sources == {}
+}
+
+# --- invariants --------------------------------------------------------------
+
+test_invariant_burgerzaken_never_socza_even_if_data_grants_it if {
+	hostile := json.patch(data.purposes, [
+		{"op": "add", "path": "/reisdocumenten/sources/zaken/domains/-", "value": "SOCZA"},
+		{"op": "add", "path": "/reisdocumenten/sources/zaken/existence_only", "value": ["SOCZA"]},
+		{"op": "add", "path": "/reisdocumenten/sources/salesforce/domains/-", "value": "SOCZA"},
+		{"op": "add", "path": "/reisdocumenten/sources/klantinteracties/domains/-", "value": "SOCZA"},
+	])
+	d := klantbeeld.decision with input as view(employee("burgerzaken"), "reisdocumenten") with data.purposes as hostile
+	d.allow
+	every rule in d.sources {
+		not "SOCZA" in object.get(rule, "domains", [])
+		not "SOCZA" in object.get(rule, "existence_only", [])
+	}
+}
+
+test_invariant_burgerzaken_never_socza_through_a_shared_purpose if {
+	# a purpose granted to burgerzaken and kcc: kcc's existence-only SOCZA must go too
+	shared := json.patch(data.purposes, [{"op": "add", "path": "/klantcontact/departments/-", "value": "burgerzaken"}])
+	d := klantbeeld.decision with input as view(employee("burgerzaken"), "klantcontact") with data.purposes as shared
+	d.allow
+	d.sources.zaken.existence_only == []
+	not "SOCZA" in d.sources.klantinteracties.domains
+}
+
+test_invariant_auditor_and_privacy_officer_never_get_data if {
+	every role in ["auditor", "privacy-officer"] {
+		every p in ["reisdocumenten", "bijstand", "klantcontact"] {
+			d := decide(view({"sub": "x", "department": "burgerzaken", "roles": [role]}, p))
+			not d.allow
+			sprintf("role %q may not receive resident data", [role]) in d.reasons
+		}
+	}
+}
+
+test_invariant_auditor_role_wins_over_medewerker if {
+	d := decide(view({"sub": "x", "department": "burgerzaken", "roles": ["medewerker", "auditor"]}, "reisdocumenten"))
+	not d.allow
+}
+
+test_invariant_unknown_purpose_denied if {
+	d := decide(view(employee("burgerzaken"), "nieuwsgierigheid"))
+	not d.allow
+	"unknown purpose \"nieuwsgierigheid\"" in d.reasons
+	d.processing_activity == data.refusal_processing_activity
+}
+
+test_invariant_missing_claims_denied if {
+	cases := [
+		[{"department": "burgerzaken", "roles": ["medewerker"]}, "token has no subject (sub)"],
+		[{"sub": "", "department": "burgerzaken", "roles": ["medewerker"]}, "token has no subject (sub)"],
+		[{"sub": "x", "roles": ["medewerker"]}, "employee token has no department"],
+		[{"sub": "x", "department": "burgerzaken"}, "employee token lacks the role \"medewerker\""],
+		[{"sub": "x", "department": "burgerzaken", "roles": []}, "employee token lacks the role \"medewerker\""],
+	]
+	every c in cases {
+		d := decide(view(c[0], "reisdocumenten"))
+		not d.allow
+		c[1] in d.reasons
+	}
+}
+
+test_invariant_no_actor_denied if {
+	d := decide({"purpose": "reisdocumenten"})
+	not d.allow
+}
+
+test_invariant_missing_purpose_denied if {
+	d := decide({"actor": employee("burgerzaken"), "action": "resident-view"})
+	not d.allow
+	"no purpose given" in d.reasons
+}
+
+test_invariant_organisation_without_grant_denied if {
+	d := decide(view({"sub": "client-1", "organisation": "00000001234567890000"}, "reisdocumenten"))
+	not d.allow
+	"purpose \"reisdocumenten\" is not granted to organisation \"00000001234567890000\"" in d.reasons
+}
+
+test_invariant_geheimhouding_never_to_organisation if {
+	granted := json.patch(data.purposes, [{"op": "add", "path": "/reisdocumenten/organisations/-", "value": "00000001234567890000"}])
+	org := {"sub": "client-1", "organisation": "00000001234567890000"}
+	open := klantbeeld.decision with input as view(org, "reisdocumenten") with data.purposes as granted
+	open.allow
+	secret := object.union(view(org, "reisdocumenten"), {"subject": {"geheimhoudingPersoonsgegevens": true}})
+	d := klantbeeld.decision with input as secret with data.purposes as granted
+	not d.allow
+	d.sources == {}
+}
+
+test_geheimhouding_does_not_block_employees if {
+	q := object.union(view(employee("burgerzaken"), "reisdocumenten"), {"subject": {"geheimhoudingPersoonsgegevens": true}})
+	decide(q).allow
+}
+
+test_invariant_every_decision_names_its_processing_activity if {
+	inputs := [
+		view(employee("burgerzaken"), "reisdocumenten"),
+		view(employee("sociale-zaken"), "bijstand"),
+		view(employee("kcc"), "klantcontact"),
+		view(employee("burgerzaken"), "bijstand"),
+		view(employee("burgerzaken"), "onbekend"),
+		view({"sub": "a", "roles": ["auditor"]}, "reisdocumenten"),
+		{},
+	]
+	every q in inputs {
+		pa := decide(q).processing_activity
+		is_string(pa)
+		pa != ""
+	}
+}
+
+test_required_context if {
+	needs := json.patch(data.purposes, [{"op": "replace", "path": "/bijstand/requires_context", "value": ["zaak"]}])
+	without := klantbeeld.decision with input as view(employee("sociale-zaken"), "bijstand") with data.purposes as needs
+	not without.allow
+	"purpose \"bijstand\" requires a context of type zaak" in without.reasons
+
+	wrong_type := object.union(view(employee("sociale-zaken"), "bijstand"), {"context": {"type": "klantcontact", "id": "k-1"}})
+	wrong := klantbeeld.decision with input as wrong_type with data.purposes as needs
+	not wrong.allow
+
+	with_ctx := object.union(view(employee("sociale-zaken"), "bijstand"), {"context": {"type": "zaak", "id": "ZAAK-2026-0000103"}})
+	right := klantbeeld.decision with input as with_ctx with data.purposes as needs
+	right.allow
+}
+
+test_deceased_is_noted if {
+	q := object.union(view(employee("burgerzaken"), "reisdocumenten"), {"subject": {"opschortingBijhouding": "O"}})
+	d := decide(q)
+	d.allow
+	"the resident is deceased (opschortingBijhouding O)" in d.reasons
+}
+
+test_denied_decision_grants_no_source if {
+	d := decide(view(employee("kcc"), "bijstand"))
+	not d.allow
+	d.sources == {}
+}
