@@ -1,0 +1,137 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/klantbeeld/klantbeeld/audit"
+	"github.com/klantbeeld/klantbeeld/audit/audittest"
+)
+
+func TestLogGroupsConcurrentAppendsIntoFewTransactions(t *testing.T) {
+	store := &audittest.Memory{}
+	store.Delay(20 * time.Millisecond) // a slow fsync lets waiters pile up
+	l := audit.NewLog(store, audit.LogOptions{})
+	defer l.Close()
+
+	const n = 50
+	var wg sync.WaitGroup
+	seqs := make(chan int64, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seq, err := l.Append(context.Background(), audittest.Sample(i))
+			assert.NoError(t, err)
+			seqs <- seq
+		}()
+	}
+	wg.Wait()
+	close(seqs)
+	seen := map[int64]bool{}
+	for s := range seqs {
+		assert.False(t, seen[s], "sequence number %d given twice", s)
+		seen[s] = true
+	}
+	assert.Len(t, seen, n)
+	assert.Less(t, store.Appends(), n/2, "appends should be batched")
+	assert.Len(t, store.Events(), n)
+}
+
+func TestLogFailsEveryWaiterWhenTheStoreFails(t *testing.T) {
+	store := &audittest.Memory{}
+	store.Fail(errors.New("disk full"))
+	l := audit.NewLog(store, audit.LogOptions{})
+	defer l.Close()
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seq, err := l.Append(context.Background(), audittest.Sample(i))
+			assert.ErrorIs(t, err, audit.ErrUnavailable)
+			assert.Zero(t, seq)
+		}()
+	}
+	wg.Wait()
+	assert.Empty(t, store.Events())
+
+	store.Fail(nil)
+	seq, err := l.Append(context.Background(), audittest.Sample(1))
+	require.NoError(t, err, "the log recovers when the store does")
+	assert.Equal(t, int64(1), seq)
+}
+
+func TestLogWriteIsNotCancelledByTheCaller(t *testing.T) {
+	store := &audittest.Memory{}
+	store.Delay(30 * time.Millisecond)
+	l := audit.NewLog(store, audit.LogOptions{})
+	defer l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client hung up before we even started
+	seq, err := l.Append(ctx, audittest.Sample(1))
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), seq)
+	assert.Len(t, store.Events(), 1)
+}
+
+func TestLogCloseWritesWhatWasHandedOver(t *testing.T) {
+	store := &audittest.Memory{}
+	store.Delay(10 * time.Millisecond)
+	l := audit.NewLog(store, audit.LogOptions{})
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := l.Append(context.Background(), audittest.Sample(i)); err != nil {
+				assert.ErrorIs(t, err, audit.ErrClosed)
+			}
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	require.NoError(t, l.Close())
+	wg.Wait()
+	_, err := l.Append(context.Background(), audittest.Sample(99))
+	require.ErrorIs(t, err, audit.ErrClosed)
+	// Everything that was not refused with ErrClosed is stored.
+	for i, ev := range store.Events() {
+		assert.Equal(t, int64(i+1), ev.Seq)
+	}
+}
+
+func TestPseudonym(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	p, err := audit.NewPseudonymizer(key)
+	require.NoError(t, err)
+	a := p.Pseudonym("999993653")
+	assert.Len(t, a, 64)
+	assert.Equal(t, a, p.Pseudonym("999993653"), "same BSN, same pseudonym: searchable")
+	assert.NotEqual(t, a, p.Pseudonym("999990020"))
+	assert.NotContains(t, a, "999993653")
+
+	other, err := audit.NewPseudonymizer([]byte("another key of at least 32 bytes!"))
+	require.NoError(t, err)
+	assert.NotEqual(t, a, other.Pseudonym("999993653"), "the pseudonym depends on the key")
+
+	_, err = audit.NewPseudonymizer([]byte("short"))
+	require.Error(t, err)
+}
+
+func TestLoadKeyCreatesOnceAndKeeps(t *testing.T) {
+	path := t.TempDir() + "/keys/pseudonym.key"
+	_, err := audit.LoadKey(path, false)
+	require.Error(t, err, "without create a missing key is an error")
+	k1, err := audit.LoadKey(path, true)
+	require.NoError(t, err)
+	assert.Len(t, k1, audit.MinKeySize)
+	k2, err := audit.LoadKey(path, true)
+	require.NoError(t, err)
+	assert.Equal(t, k1, k2)
+}
