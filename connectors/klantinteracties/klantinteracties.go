@@ -1,0 +1,453 @@
+// Package klantinteracties is the client of the Klantinteracties API (Open
+// Klant 2), the Common Ground register of a resident's contacts on every
+// channel. It finds the resident's partij by BSN and reads the partij's
+// klantcontacten with the zaken they were about and the interne taken they
+// led to.
+//
+// All HTTP goes through connectors/upstream: one budget per call, retried
+// idempotent reads, a circuit breaker, and next links followed only under the
+// configured URL. Errors match the upstream sentinels (errors.Is) plus
+// ErrInvalidBSN, and never contain the BSN, which the API takes in a query
+// string.
+package klantinteracties
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/klantbeeld/klantbeeld/connectors/upstream"
+)
+
+// name is the source's name in errors and logs.
+const name = "klantinteracties"
+
+// ErrInvalidBSN: the query's BSN is not 9 digits. No request was sent.
+var ErrInvalidBSN = errors.New("klantinteracties: BSN must be 9 digits")
+
+// Config configures a Client.
+type Config struct {
+	// URL is the API root, e.g.
+	// https://openklant.gemeente.example/klantinteracties/api/v1.
+	URL string
+	// Token is sent as "Authorization: Token <Token>".
+	Token string
+	// HTTP tunes the shared plumbing; New sets its Name ("klantinteracties")
+	// and BaseURLs ([URL]).
+	HTTP upstream.Config
+}
+
+// Client reads contacts from one Klantinteracties API. It is safe for
+// concurrent use.
+type Client struct {
+	http  *upstream.Client
+	base  string // URL without a trailing slash
+	token string
+}
+
+// New checks cfg; its errors name the offending key.
+func New(cfg Config) (*Client, error) {
+	base, err := upstream.ParseBaseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("klantinteracties: config url: %w", err)
+	}
+	if strings.TrimSpace(cfg.Token) == "" || strings.ContainsAny(cfg.Token, " \t\r\n") {
+		return nil, errors.New("klantinteracties: config token: want a non-empty token without spaces")
+	}
+	hc := cfg.HTTP
+	hc.Name = name
+	hc.BaseURLs = []string{base.String()}
+	u, err := upstream.New(hc)
+	if err != nil {
+		return nil, fmt.Errorf("klantinteracties: config http: %w", err)
+	}
+	return &Client{http: u, base: base.String(), token: cfg.Token}, nil
+}
+
+// Query asks for the contacts of one resident.
+type Query struct {
+	BSN string
+	// IncludeVertrouwelijk false asks the source for vertrouwelijk=false and
+	// also drops any vertrouwelijk contact that still comes back.
+	IncludeVertrouwelijk bool
+}
+
+// Contact is one klantcontact.
+type Contact struct {
+	UUID, Kanaal, Onderwerp, Inhoud string
+	Vertrouwelijk                   bool
+	// At is plaatsgevondenOp, in UTC.
+	At time.Time
+	// Zaken are the UUIDs of the zaken the contact was about (its
+	// onderwerpobjecten of codeObjecttype "zaak"); nil when none.
+	Zaken []string
+	// Taken are the interne taken the contact led to; nil when none.
+	Taken []Taak
+}
+
+// Taak is an interne taak.
+type Taak struct{ UUID, GevraagdeHandeling, Status string }
+
+// Contacts returns the resident's contacts, newest first, from every partij
+// that carries the BSN as its partij-identificator (without duplicates).
+// It returns nil, nil when no partij has the BSN, and an empty, non-nil
+// slice for a partij without (permitted) contacts.
+//
+// Errors: ErrInvalidBSN before any request; otherwise errors matching
+// upstream.ErrRejected (4xx, e.g. a wrong token), ErrUnavailable,
+// ErrTimeout, ErrCircuitOpen, ErrBadResponse (not JSON, a field missing or
+// malformed, a zaak reference that is no UUID, a next link loop) and
+// ErrForeignLink (a link outside URL, never requested), or the context's
+// error.
+func (c *Client) Contacts(ctx context.Context, q Query) ([]Contact, error) {
+	if !validBSN(q.BSN) {
+		return nil, ErrInvalidBSN
+	}
+	ctx, cancel := c.http.Bound(ctx)
+	defer cancel()
+	out, err := c.contacts(ctx, q)
+	if err != nil {
+		return nil, redact(err, q.BSN)
+	}
+	return out, nil
+}
+
+func (c *Client) contacts(ctx context.Context, q Query) ([]Contact, error) {
+	partijen, err := c.partijen(ctx, q.BSN)
+	if err != nil || len(partijen) == 0 {
+		return nil, err
+	}
+	out := []Contact{}
+	seen := map[string]bool{}
+	for _, p := range partijen {
+		v := url.Values{
+			"hadBetrokkene__wasPartij__uuid": {p},
+			"expand":                         {"gingOverOnderwerpobjecten,leiddeTotInterneTaken"},
+			"pageSize":                       {"100"},
+		}
+		if !q.IncludeVertrouwelijk {
+			v.Set("vertrouwelijk", "false")
+		}
+		err := pages(ctx, c, c.base+"/klantcontacten?"+v.Encode(), func(kc klantcontactJSON) error {
+			// Defense in depth: a source that ignores the filter must not
+			// leak what the caller may not see. A contact without
+			// vertrouwelijk is not guessed to be open: contact rejects it.
+			if kc.Vertrouwelijk != nil && *kc.Vertrouwelijk && !q.IncludeVertrouwelijk || kc.UUID != "" && seen[kc.UUID] {
+				return nil
+			}
+			contact, err := c.contact(ctx, kc)
+			if err != nil {
+				return err
+			}
+			seen[contact.UUID] = true
+			out = append(out, contact)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Contact) int {
+		if n := b.At.Compare(a.At); n != 0 {
+			return n
+		}
+		return strings.Compare(a.UUID, b.UUID)
+	})
+	return out, nil
+}
+
+// partijen are the UUIDs of the partijen identified by bsn. A partij the
+// source returns without that BSN among its identificatoren is ignored: a
+// source that ignored the filter would otherwise hand out someone else's
+// contacts.
+func (c *Client) partijen(ctx context.Context, bsn string) ([]string, error) {
+	v := url.Values{
+		"partijIdentificator__codeObjecttype":    {"natuurlijk_persoon"},
+		"partijIdentificator__codeSoortObjectId": {"bsn"},
+		"partijIdentificator__codeRegister":      {"brp"},
+		"partijIdentificator__objectId":          {bsn},
+		"pageSize":                               {"100"},
+	}
+	var out []string
+	err := pages(ctx, c, c.base+"/partijen?"+v.Encode(), func(p partijJSON) error {
+		if p.UUID == "" {
+			return fmt.Errorf("%s: partij: %w: no uuid", name, upstream.ErrBadResponse)
+		}
+		for _, id := range p.PartijIdentificatoren {
+			pi := id.PartijIdentificator
+			if strings.EqualFold(pi.CodeSoortObjectID, "bsn") && pi.ObjectID == bsn && !slices.Contains(out, p.UUID) {
+				out = append(out, p.UUID)
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// contact converts one klantcontact, fetching the onderwerpobjecten and
+// interne taken the source did not expand: a contact's zaak decides its
+// domain, so a missing one must not go unnoticed.
+func (c *Client) contact(ctx context.Context, kc klantcontactJSON) (Contact, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%s: klantcontact %.36q: %w: "+format, append([]any{name, kc.UUID, upstream.ErrBadResponse}, args...)...)
+	}
+	if kc.UUID == "" {
+		return Contact{}, bad("no uuid")
+	}
+	if kc.Vertrouwelijk == nil {
+		return Contact{}, bad("no vertrouwelijk")
+	}
+	if kc.PlaatsgevondenOp == nil {
+		return Contact{}, bad("no plaatsgevondenOp")
+	}
+	at, err := time.Parse(time.RFC3339Nano, *kc.PlaatsgevondenOp)
+	if err != nil {
+		return Contact{}, bad("plaatsgevondenOp is not an RFC 3339 date-time")
+	}
+	out := Contact{
+		UUID: kc.UUID, Kanaal: kc.Kanaal, Onderwerp: kc.Onderwerp, Inhoud: kc.Inhoud,
+		Vertrouwelijk: *kc.Vertrouwelijk, At: at.UTC(),
+	}
+
+	// What the source expanded, then what it only linked to.
+	objecten, err := complete(ctx, c, "onderwerpobject", kc.Expand.GingOverOnderwerpobjecten, kc.GingOverOnderwerpobjecten,
+		func(o onderwerpobjectJSON) string { return o.UUID })
+	if err != nil {
+		return Contact{}, err
+	}
+	for _, o := range objecten {
+		zaak, isZaak, err := zaakUUID(o.Onderwerpobjectidentificator)
+		if err != nil {
+			return Contact{}, bad("onderwerpobject %.36q: %v", o.UUID, err)
+		}
+		if isZaak && !slices.Contains(out.Zaken, zaak) {
+			out.Zaken = append(out.Zaken, zaak)
+		}
+	}
+	taken, err := complete(ctx, c, "interne taak", kc.Expand.LeiddeTotInterneTaken, kc.LeiddeTotInterneTaken,
+		func(t interneTaakJSON) string { return t.UUID })
+	if err != nil {
+		return Contact{}, err
+	}
+	for _, t := range taken {
+		if t.UUID == "" {
+			return Contact{}, bad("interne taak without uuid")
+		}
+		out.Taken = append(out.Taken, Taak(t))
+	}
+	return out, nil
+}
+
+// complete returns the expanded objects followed by those only referred to,
+// fetched one by one: a source that does not expand must not make a
+// contact lose its zaak.
+func complete[T any](ctx context.Context, c *Client, what string, expanded []T, refs []fkJSON, id func(T) string) ([]T, error) {
+	out := slices.Clone(expanded)
+	have := map[string]bool{}
+	for _, o := range expanded {
+		have[id(o)] = true
+	}
+	for _, ref := range refs {
+		if have[ref.UUID] {
+			continue
+		}
+		if ref.URL == "" {
+			return nil, fmt.Errorf("%s: %s %.36q: %w: no url", name, what, ref.UUID, upstream.ErrBadResponse)
+		}
+		var o T
+		if err := c.get(ctx, ref.URL, &o); err != nil {
+			return nil, err
+		}
+		have[ref.UUID] = true
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// zaakUUID reads the zaak an onderwerpobject identifies: its UUID, or the
+// last segment of its URL. Another codeObjecttype is no zaak; a zaak that
+// cannot be identified is an error, since guessing "no zaak" would make the
+// contact domain-free.
+func zaakUUID(id *objectidentificatorJSON) (string, bool, error) {
+	if id == nil || !strings.EqualFold(strings.TrimSpace(id.CodeObjecttype), "zaak") {
+		return "", false, nil
+	}
+	v := strings.TrimSpace(id.ObjectID)
+	if strings.Contains(v, "/") {
+		v = v[strings.LastIndex(strings.TrimRight(v, "/"), "/")+1:]
+		v = strings.TrimRight(v, "/")
+	}
+	if !isUUID(v) {
+		return "", false, errors.New("zaak objectId is no UUID or zaak URL")
+	}
+	return strings.ToLower(v), true, nil
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case '0' <= r && r <= '9', 'a' <= r && r <= 'f', 'A' <= r && r <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func validBSN(s string) bool {
+	if len(s) != 9 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// maxPages bounds one listing; a source that links on forever is broken.
+const maxPages = 1000
+
+// pages reads a paginated list from first, following next links, and calls
+// each for every result.
+func pages[T any](ctx context.Context, c *Client, first string, each func(T) error) error {
+	seen := map[string]bool{}
+	for next := first; next != ""; {
+		if seen[next] || len(seen) == maxPages {
+			return fmt.Errorf("%s: %w: next links do not end", name, upstream.ErrBadResponse)
+		}
+		seen[next] = true
+		var p pageJSON[T]
+		if err := c.get(ctx, next, &p); err != nil {
+			return err
+		}
+		if p.Results == nil {
+			return fmt.Errorf("%s: %w: list without results", name, upstream.ErrBadResponse)
+		}
+		for _, r := range *p.Results {
+			if err := each(r); err != nil {
+				return err
+			}
+		}
+		next = ""
+		if p.Next != nil {
+			next = *p.Next
+		}
+	}
+	return nil
+}
+
+// get reads one JSON resource; link must lie under the configured URL.
+func (c *Client) get(ctx context.Context, link string, out any) error {
+	target, err := c.http.Follow(link)
+	if err != nil {
+		return err
+	}
+	h := http.Header{}
+	h.Set("Authorization", "Token "+c.token)
+	h.Set("Accept", "application/json")
+	_, err = c.http.JSON(ctx, upstream.Request{Method: http.MethodGet, URL: target, Header: h, Idempotent: true}, out)
+	return err
+}
+
+// redact keeps the BSN out of an error that would carry it (a link or a
+// value echoed from the source, in the message or in a kept error answer):
+// the message is masked and only the classification survives.
+func redact(err error, bsn string) error {
+	msg := err.Error()
+	se, isStatus := errors.AsType[*upstream.StatusError](err)
+	if !strings.Contains(msg, bsn) && !(isStatus && bytes.Contains(se.Body, []byte(bsn))) {
+		return err
+	}
+	msg = strings.ReplaceAll(msg, bsn, "*********")
+	for _, s := range []error{
+		upstream.ErrTimeout, upstream.ErrCircuitOpen, upstream.ErrBadResponse, upstream.ErrForeignLink,
+		upstream.ErrRejected, upstream.ErrUnavailable, context.Canceled, context.DeadlineExceeded,
+	} {
+		if errors.Is(err, s) {
+			return &redacted{msg: msg, kind: s}
+		}
+	}
+	return &redacted{msg: msg}
+}
+
+type redacted struct {
+	msg  string
+	kind error
+}
+
+func (e *redacted) Error() string { return e.msg }
+func (e *redacted) Unwrap() error { return e.kind }
+
+// JSON shapes read from the API: only the fields used. Pointers tell a
+// missing field from a zero value where that matters.
+
+type pageJSON[T any] struct {
+	Next    *string `json:"next"`
+	Results *[]T    `json:"results"`
+}
+
+type fkJSON struct {
+	UUID string `json:"uuid"`
+	URL  string `json:"url"`
+}
+
+type partijJSON struct {
+	UUID                  string `json:"uuid"`
+	PartijIdentificatoren []struct {
+		PartijIdentificator struct {
+			CodeObjecttype    string `json:"codeObjecttype"`
+			CodeSoortObjectID string `json:"codeSoortObjectId"`
+			ObjectID          string `json:"objectId"`
+			CodeRegister      string `json:"codeRegister"`
+		} `json:"partijIdentificator"`
+	} `json:"partijIdentificatoren"`
+}
+
+type klantcontactJSON struct {
+	UUID                      string   `json:"uuid"`
+	Kanaal                    string   `json:"kanaal"`
+	Onderwerp                 string   `json:"onderwerp"`
+	Inhoud                    string   `json:"inhoud"`
+	Vertrouwelijk             *bool    `json:"vertrouwelijk"`
+	PlaatsgevondenOp          *string  `json:"plaatsgevondenOp"`
+	GingOverOnderwerpobjecten []fkJSON `json:"gingOverOnderwerpobjecten"`
+	LeiddeTotInterneTaken     []fkJSON `json:"leiddeTotInterneTaken"`
+	Expand                    struct {
+		GingOverOnderwerpobjecten []onderwerpobjectJSON `json:"gingOverOnderwerpobjecten"`
+		LeiddeTotInterneTaken     []interneTaakJSON     `json:"leiddeTotInterneTaken"`
+	} `json:"_expand"`
+}
+
+type onderwerpobjectJSON struct {
+	UUID                         string                   `json:"uuid"`
+	Onderwerpobjectidentificator *objectidentificatorJSON `json:"onderwerpobjectidentificator"`
+}
+
+type objectidentificatorJSON struct {
+	ObjectID          string `json:"objectId"`
+	CodeObjecttype    string `json:"codeObjecttype"`
+	CodeRegister      string `json:"codeRegister"`
+	CodeSoortObjectID string `json:"codeSoortObjectId"`
+}
+
+type interneTaakJSON struct {
+	UUID               string `json:"uuid"`
+	GevraagdeHandeling string `json:"gevraagdeHandeling"`
+	Status             string `json:"status"`
+}
