@@ -1,0 +1,503 @@
+// Package zaken is the connector for a municipality's zaakregistratie: the
+// ZGW Zaken API (1.5) with the Catalogi API (1.3) that describes its
+// zaaktypen, as Open Zaak serves them.
+//
+// It lists a resident's zaken (the resident as initiator) up to a maximum
+// vertrouwelijkheidaanduiding, and resolves each zaak's domain (zaak →
+// zaaktype → catalogus.domein) and current status (zaak → status →
+// statustype). Zaaktypen, catalogi and statustypen are cached; zaken and
+// statussen never are. Every request carries a fresh JWT-ZGW token naming the
+// employee. All HTTP goes through package upstream, which follows links only
+// under the configured base URLs and keeps query strings (they hold the BSN)
+// out of errors and logs.
+package zaken
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/klantbeeld/klantbeeld/connectors/upstream"
+)
+
+// ErrNotFound is returned by Domain when the zaak does not exist.
+var ErrNotFound = errors.New("zaken: not found")
+
+// DefaultCacheTTL is how long zaaktypen, catalogi and statustypen are kept.
+const DefaultCacheTTL = 10 * time.Minute
+
+// Config configures a Client.
+type Config struct {
+	// ZakenURL is the root of the Zaken API, e.g. https://zaken.gemeente.example/zaken/api/v1.
+	ZakenURL string
+	// CatalogiURL is the root of the Catalogi API its zaaktypen live in.
+	CatalogiURL string
+	// ClientID and Secret are the JWT-ZGW credentials (HS256).
+	ClientID string
+	Secret   string
+	// HTTP configures timeouts, retries and the breaker; New sets its Name
+	// ("zaken") and BaseURLs (ZakenURL and CatalogiURL).
+	HTTP upstream.Config
+	// CacheTTL is how long a zaaktype, catalogus or statustype is kept; 0
+	// means DefaultCacheTTL, a negative value disables the cache.
+	CacheTTL time.Duration
+}
+
+// User is the employee on whose behalf the connector asks, sent in the
+// token as user_id and user_representation so the source can log it.
+type User struct{ ID, Representation string }
+
+// Query asks for one resident's zaken.
+type Query struct {
+	// BSN of the resident: the initiator of the zaken.
+	BSN string
+	// MaxVertrouwelijkheid is required: one of the eight aanduidingen. The
+	// source filters on it and the connector drops what is above it.
+	MaxVertrouwelijkheid string
+	User                 User
+}
+
+// Zaak is a zaak as the gateway shows it.
+type Zaak struct {
+	UUID, URL, Identificatie, Omschrijving string
+	// Zaaktype is the omschrijving of the zaaktype.
+	Zaaktype string
+	// Domain is the domein of the zaaktype's catalogus (BURZA, SOCZA, KCC...).
+	Domain            string
+	Vertrouwelijkheid string
+	// Status is the omschrijving of the current statustype; "" when none.
+	Status string
+	// Dates are YYYY-MM-DD, or "" when the source has none.
+	Startdatum, Einddatum, EinddatumGepland string
+}
+
+// levels ranks the vertrouwelijkheidaanduidingen from least to most restricted.
+var levels = map[string]int{
+	"openbaar":          1,
+	"beperkt_openbaar":  2,
+	"intern":            3,
+	"zaakvertrouwelijk": 4,
+	"vertrouwelijk":     5,
+	"confidentieel":     6,
+	"geheim":            7,
+	"zeer_geheim":       8,
+}
+
+// Level ranks a vertrouwelijkheidaanduiding 1 (openbaar) .. 8 (zeer_geheim);
+// 0 when unknown.
+func Level(v string) int { return levels[v] }
+
+// Query parameters of GET /zaken the connector sets.
+const (
+	paramBSN  = "rol__betrokkeneIdentificatie__natuurlijkPersoon__inpBsn"
+	paramMax  = "maximaleVertrouwelijkheidaanduiding"
+	paramPage = "page"
+)
+
+const (
+	// maxPages bounds one listing: a source whose next never ends is broken.
+	maxPages = 100
+	// parallel bounds the lookups per listing.
+	parallel = 8
+)
+
+// Client is safe for concurrent use.
+type Client struct {
+	up       *upstream.Client
+	zaken    *url.URL
+	clientID string
+	secret   []byte
+	// now is the caches' clock; tokens always use the wall clock.
+	now func() time.Time
+
+	zaaktypen   *cache[zaaktype]
+	catalogi    *cache[catalogus]
+	statustypen *cache[statustype]
+}
+
+// New checks cfg and builds a client; errors name the field at fault.
+func New(cfg Config) (*Client, error) {
+	zu, err := upstream.ParseBaseURL(cfg.ZakenURL)
+	if err != nil {
+		return nil, fmt.Errorf("zaken: ZakenURL: %w", err)
+	}
+	if _, err := upstream.ParseBaseURL(cfg.CatalogiURL); err != nil {
+		return nil, fmt.Errorf("zaken: CatalogiURL: %w", err)
+	}
+	if cfg.ClientID == "" {
+		return nil, errors.New("zaken: ClientID is empty")
+	}
+	if cfg.Secret == "" {
+		return nil, errors.New("zaken: Secret is empty")
+	}
+	h := cfg.HTTP
+	h.Name = "zaken"
+	h.BaseURLs = []string{cfg.ZakenURL, cfg.CatalogiURL}
+	up, err := upstream.New(h)
+	if err != nil {
+		return nil, fmt.Errorf("zaken: %w", err)
+	}
+	ttl := cfg.CacheTTL
+	if ttl == 0 {
+		ttl = DefaultCacheTTL
+	}
+	c := &Client{up: up, zaken: zu, clientID: cfg.ClientID, secret: []byte(cfg.Secret), now: time.Now}
+	clock := func() time.Time { return c.now() }
+	c.zaaktypen = newCache[zaaktype](ttl, clock)
+	c.catalogi = newCache[catalogus](ttl, clock)
+	c.statustypen = newCache[statustype](ttl, clock)
+	return c, nil
+}
+
+var bsnPattern = regexp.MustCompile(`^[0-9]{9}$`)
+
+// validBSN checks the form and the 11-proef; the BSN itself never appears
+// in an error.
+func validBSN(bsn string) bool {
+	if !bsnPattern.MatchString(bsn) {
+		return false
+	}
+	sum := 0
+	for i := range 8 {
+		sum += int(bsn[i]-'0') * (9 - i)
+	}
+	sum -= int(bsn[8] - '0')
+	return sum%11 == 0
+}
+
+// Zaken lists the zaken the resident initiated, at most
+// q.MaxVertrouwelijkheid, each with its domain and current status, in the
+// order the source lists them. A resident the source does not know has no
+// zaken: nil, nil.
+//
+// Errors: an invalid query (no request is made); errors matching
+// upstream.ErrUnavailable, ErrTimeout, ErrCircuitOpen, ErrRejected,
+// ErrBadResponse or ErrForeignLink (a link outside the configured base URLs,
+// which is never requested); context.Canceled.
+func (c *Client) Zaken(ctx context.Context, q Query) ([]Zaak, error) {
+	if !validBSN(q.BSN) {
+		return nil, errors.New("zaken: invalid query: BSN must be 9 digits that pass the 11-proef")
+	}
+	maxLevel := Level(q.MaxVertrouwelijkheid)
+	if maxLevel == 0 {
+		// The value is not repeated: a caller's mix-up must not put a BSN in an error.
+		return nil, errors.New("zaken: invalid query: MaxVertrouwelijkheid is not one of the eight vertrouwelijkheidaanduidingen")
+	}
+	ctx, cancel := c.up.Bound(ctx)
+	defer cancel()
+
+	raw, err := c.list(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	// Defense in depth: whatever the source answered, nothing above the
+	// maximum or of unknown confidentiality is used, nor even resolved.
+	var kept []zaakJSON
+	for _, z := range raw {
+		if l := Level(z.Vertrouwelijkheidaanduiding); l != 0 && l <= maxLevel {
+			kept = append(kept, z)
+		}
+	}
+	if len(kept) == 0 {
+		return nil, nil
+	}
+	out := make([]Zaak, len(kept))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	for i, z := range kept {
+		g.Go(func() error {
+			zk, err := c.resolve(gctx, z, q.User)
+			out[i] = zk
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// list reads every page of the resident's zaken.
+func (c *Client) list(ctx context.Context, q Query) ([]zaakJSON, error) {
+	filter := url.Values{paramBSN: {q.BSN}, paramMax: {q.MaxVertrouwelijkheid}}
+	first := *c.zaken
+	first.Path += "/zaken"
+	first.RawQuery = filter.Encode()
+	next := first.String()
+
+	var all []zaakJSON
+	seen := map[string]bool{}
+	for pages := 0; next != ""; pages++ {
+		if pages == maxPages {
+			return nil, fmt.Errorf("zaken: %w: more than %d pages of zaken", upstream.ErrBadResponse, maxPages)
+		}
+		target, err := c.up.Follow(next)
+		if err != nil {
+			return nil, err
+		}
+		if pages > 0 {
+			if err := samePaging(target, &first, filter); err != nil {
+				return nil, err
+			}
+		}
+		var page zaakList
+		if err := c.get(ctx, target, q.User, true, &page); err != nil {
+			return nil, err
+		}
+		if page.Results == nil {
+			return nil, fmt.Errorf("zaken: %w: page without results", upstream.ErrBadResponse)
+		}
+		for _, z := range page.Results {
+			if err := z.check(); err != nil {
+				return nil, err
+			}
+			if seen[z.UUID] {
+				continue // a zaak that moved to a later page while paging
+			}
+			seen[z.UUID] = true
+			all = append(all, z)
+		}
+		next = ""
+		if page.Next != nil {
+			next = *page.Next
+		}
+	}
+	return all, nil
+}
+
+// samePaging checks that a next link is the same listing with the same
+// filters, only another page: a link that dropped the BSN filter would list
+// other residents' zaken.
+func samePaging(link string, first *url.URL, filter url.Values) error {
+	u, err := url.Parse(link)
+	if err != nil || u.Path != first.Path {
+		return fmt.Errorf("zaken: %w: next link leaves the listing", upstream.ErrBadResponse)
+	}
+	q := u.Query()
+	for k, v := range filter {
+		if len(q[k]) != 1 || q[k][0] != v[0] {
+			return fmt.Errorf("zaken: %w: next link changes the filter %s", upstream.ErrBadResponse, k)
+		}
+	}
+	for k := range q {
+		if _, ok := filter[k]; !ok && k != paramPage {
+			return fmt.Errorf("zaken: %w: next link adds the parameter %s", upstream.ErrBadResponse, k)
+		}
+	}
+	return nil
+}
+
+// resolve adds the zaaktype, domain and status to a listed zaak.
+func (c *Client) resolve(ctx context.Context, z zaakJSON, u User) (Zaak, error) {
+	zt, cat, err := c.zaaktypeAndCatalogus(ctx, z.Zaaktype, u)
+	if err != nil {
+		return Zaak{}, err
+	}
+	out := Zaak{
+		UUID:              z.UUID,
+		URL:               z.URL,
+		Identificatie:     z.Identificatie,
+		Omschrijving:      z.Omschrijving,
+		Zaaktype:          zt.Omschrijving,
+		Domain:            cat.Domein,
+		Vertrouwelijkheid: z.Vertrouwelijkheidaanduiding,
+		Startdatum:        z.Startdatum,
+		Einddatum:         deref(z.Einddatum),
+		EinddatumGepland:  deref(z.EinddatumGepland),
+	}
+	if z.Status != nil && *z.Status != "" {
+		var st statusJSON
+		if err := c.get(ctx, *z.Status, u, false, &st); err != nil {
+			return Zaak{}, err
+		}
+		if st.Statustype == "" {
+			return Zaak{}, fmt.Errorf("zaken: %w: status without statustype", upstream.ErrBadResponse)
+		}
+		stt, err := c.statustype(ctx, st.Statustype, u)
+		if err != nil {
+			return Zaak{}, err
+		}
+		out.Status = stt.Omschrijving
+	}
+	return out, nil
+}
+
+// Domain resolves the domain of one zaak (for a klantcontact that links
+// it): the domein of its zaaktype's catalogus.
+//
+// Errors: ErrNotFound when the zaak does not exist (or zaakUUID is no UUID,
+// in which case no request is made); otherwise as Zaken.
+func (c *Client) Domain(ctx context.Context, zaakUUID string, u User) (string, error) {
+	if !uuidPattern.MatchString(zaakUUID) {
+		return "", fmt.Errorf("%w: zaak id is no UUID", ErrNotFound)
+	}
+	ctx, cancel := c.up.Bound(ctx)
+	defer cancel()
+	var z zaakJSON
+	if err := c.get(ctx, c.zaken.String()+"/zaken/"+zaakUUID, u, true, &z); err != nil {
+		if se, ok := errors.AsType[*upstream.StatusError](err); ok && se.Status == http.StatusNotFound {
+			return "", fmt.Errorf("%w: zaak %s", ErrNotFound, zaakUUID)
+		}
+		return "", err
+	}
+	if err := z.check(); err != nil {
+		return "", err
+	}
+	_, cat, err := c.zaaktypeAndCatalogus(ctx, z.Zaaktype, u)
+	if err != nil {
+		return "", err
+	}
+	return cat.Domein, nil
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// zaaktypeAndCatalogus follows zaak.zaaktype → zaaktype.catalogus, both cached.
+func (c *Client) zaaktypeAndCatalogus(ctx context.Context, link string, u User) (zaaktype, catalogus, error) {
+	zt, err := c.zaaktype(ctx, link, u)
+	if err != nil {
+		return zaaktype{}, catalogus{}, err
+	}
+	cat, err := c.catalogus(ctx, zt.Catalogus, u)
+	if err != nil {
+		return zaaktype{}, catalogus{}, err
+	}
+	return zt, cat, nil
+}
+
+func (c *Client) zaaktype(ctx context.Context, link string, u User) (zaaktype, error) {
+	target, err := c.up.Follow(link)
+	if err != nil {
+		return zaaktype{}, err
+	}
+	return c.zaaktypen.get(ctx, target, func(ctx context.Context) (zaaktype, error) {
+		var zt zaaktype
+		if err := c.get(ctx, target, u, false, &zt); err != nil {
+			return zaaktype{}, err
+		}
+		if zt.Catalogus == "" || zt.Omschrijving == "" {
+			return zaaktype{}, fmt.Errorf("zaken: %w: zaaktype without catalogus or omschrijving", upstream.ErrBadResponse)
+		}
+		return zt, nil
+	})
+}
+
+func (c *Client) catalogus(ctx context.Context, link string, u User) (catalogus, error) {
+	target, err := c.up.Follow(link)
+	if err != nil {
+		return catalogus{}, err
+	}
+	return c.catalogi.get(ctx, target, func(ctx context.Context) (catalogus, error) {
+		var cat catalogus
+		if err := c.get(ctx, target, u, false, &cat); err != nil {
+			return catalogus{}, err
+		}
+		// A zaak without a domain cannot be placed by the policy: refuse
+		// rather than show it under no domain.
+		if cat.Domein == "" {
+			return catalogus{}, fmt.Errorf("zaken: %w: catalogus without domein", upstream.ErrBadResponse)
+		}
+		return cat, nil
+	})
+}
+
+func (c *Client) statustype(ctx context.Context, link string, u User) (statustype, error) {
+	target, err := c.up.Follow(link)
+	if err != nil {
+		return statustype{}, err
+	}
+	return c.statustypen.get(ctx, target, func(ctx context.Context) (statustype, error) {
+		var st statustype
+		if err := c.get(ctx, target, u, false, &st); err != nil {
+			return statustype{}, err
+		}
+		if st.Omschrijving == "" {
+			return statustype{}, fmt.Errorf("zaken: %w: statustype without omschrijving", upstream.ErrBadResponse)
+		}
+		return st, nil
+	})
+}
+
+// get reads one resource with a fresh token. geo resources (zaken) need the
+// CRS headers: Open Zaak answers 412 without Accept-Crs, and the spec also
+// requires Content-Crs on these GETs.
+func (c *Client) get(ctx context.Context, link string, u User, geo bool, out any) error {
+	tok, err := c.token(u)
+	if err != nil {
+		return err
+	}
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+tok)
+	h.Set("Accept", "application/json")
+	if geo {
+		h.Set("Accept-Crs", "EPSG:4326")
+		h.Set("Content-Crs", "EPSG:4326")
+	}
+	_, err = c.up.JSON(ctx, upstream.Request{Method: http.MethodGet, URL: link, Header: h, Idempotent: true}, out)
+	return err
+}
+
+// Wire types: the fields the connector reads.
+
+type zaakList struct {
+	Next    *string    `json:"next"`
+	Results []zaakJSON `json:"results"`
+}
+
+type zaakJSON struct {
+	URL                         string  `json:"url"`
+	UUID                        string  `json:"uuid"`
+	Identificatie               string  `json:"identificatie"`
+	Omschrijving                string  `json:"omschrijving"`
+	Zaaktype                    string  `json:"zaaktype"`
+	Vertrouwelijkheidaanduiding string  `json:"vertrouwelijkheidaanduiding"`
+	Startdatum                  string  `json:"startdatum"`
+	Einddatum                   *string `json:"einddatum"`
+	EinddatumGepland            *string `json:"einddatumGepland"`
+	Status                      *string `json:"status"`
+}
+
+// check refuses a zaak the connector cannot place.
+func (z zaakJSON) check() error {
+	if z.UUID == "" || z.Zaaktype == "" {
+		return fmt.Errorf("zaken: %w: zaak without uuid or zaaktype", upstream.ErrBadResponse)
+	}
+	for _, d := range []*string{&z.Startdatum, z.Einddatum, z.EinddatumGepland} {
+		if d != nil && *d != "" {
+			if _, err := time.Parse(time.DateOnly, *d); err != nil {
+				return fmt.Errorf("zaken: %w: zaak with a date that is no YYYY-MM-DD", upstream.ErrBadResponse)
+			}
+		}
+	}
+	return nil
+}
+
+type statusJSON struct {
+	Statustype string `json:"statustype"`
+}
+
+type zaaktype struct {
+	Omschrijving string `json:"omschrijving"`
+	Catalogus    string `json:"catalogus"`
+}
+
+type catalogus struct {
+	Domein string `json:"domein"`
+}
+
+type statustype struct {
+	Omschrijving string `json:"omschrijving"`
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
