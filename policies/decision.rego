@@ -130,11 +130,17 @@ granted[s] := rule if {
 	some s, spec in purpose.sources
 	s in data.sources
 	requested(s)
+	existence := [d | some d in object.get(spec, "existence_only", []); not d in never_domains]
 	rule := object.union(spec, {
 		"domains": [d | some d in object.get(spec, "domains", []); not d in never_domains],
-		"existence_only": [d | some d in object.get(spec, "existence_only", []); not d in never_domains],
+		"existence_only": existence,
+		"existence_notes": {d: note | some d in existence; note := contact_note(d)},
 	})
 }
+
+contact_note(d) := data.domains[d].contact_note
+
+contact_note(d) := sprintf("contact %s", [d]) if not data.domains[d].contact_note
 
 notes contains "the resident is deceased (opschortingBijhouding O)" if {
 	input.subject.opschortingBijhouding == "O"
@@ -142,7 +148,8 @@ notes contains "the resident is deceased (opschortingBijhouding O)" if {
 
 decision := {
 	"allow": true,
-	"reasons": array.concat([sprintf("purpose %q is granted to %s", [input.purpose, grantee])], sort(notes)),
+	"reasons": [sprintf("purpose %q is granted to %s", [input.purpose, grantee])],
+	"notes": sort(notes),
 	"processing_activity": purpose.processing_activity,
 	"sources": granted,
 } if {
@@ -152,6 +159,7 @@ decision := {
 decision := {
 	"allow": false,
 	"reasons": sort(deny),
+	"notes": [],
 	"processing_activity": refusal_activity,
 	"sources": {},
 } if {

@@ -50,6 +50,7 @@ test_klantcontact_row if {
 	{f | some f in d.sources.brp.fields} == {"naam", "adressering"}
 	{x | some x in d.sources.zaken.domains} == {"BURZA", "KCC"}
 	d.sources.zaken.existence_only == ["SOCZA"]
+	d.sources.zaken.existence_notes == {"SOCZA": "contact Sociale Zaken"}
 	d.sources.zaken.max_vertrouwelijkheid == "zaakvertrouwelijk"
 
 	# metadata only: no omschrijving, no vertrouwelijkheidaanduiding
@@ -240,7 +241,7 @@ test_deceased_is_noted if {
 	q := object.union(view(employee("burgerzaken"), "reisdocumenten"), {"subject": {"opschortingBijhouding": "O"}})
 	d := decide(q)
 	d.allow
-	"the resident is deceased (opschortingBijhouding O)" in d.reasons
+	d.notes == ["the resident is deceased (opschortingBijhouding O)"]
 }
 
 test_denied_decision_grants_no_source if {

@@ -59,8 +59,10 @@ type Subject struct {
 
 // Decision is the policy's answer.
 type Decision struct {
-	Allow              bool                  `json:"allow"`
-	Reasons            []string              `json:"reasons"`
+	Allow   bool     `json:"allow"`
+	Reasons []string `json:"reasons"`
+	// Notes are facts the policy wants shown with the view (e.g. deceased).
+	Notes              []string              `json:"notes"`
 	ProcessingActivity string                `json:"processing_activity"`
 	Sources            map[string]SourceRule `json:"sources"`
 	// BundleVersion is the version of the bundle that decided.
@@ -78,6 +80,8 @@ type SourceRule struct {
 	Undomained bool `json:"undomained"`
 	// ExistenceOnly domains are only counted (in "withheld"), never shown.
 	ExistenceOnly []string `json:"existence_only"`
+	// ExistenceNotes say, per existence-only domain, whom to contact.
+	ExistenceNotes map[string]string `json:"existence_notes,omitempty"`
 	// MaxVertrouwelijkheid is the most restricted aanduiding that may be disclosed.
 	MaxVertrouwelijkheid string `json:"max_vertrouwelijkheid,omitempty"`
 	// Vertrouwelijk: records marked vertrouwelijk may be disclosed.

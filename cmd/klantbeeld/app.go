@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/klantbeeld/klantbeeld/audit"
+	"github.com/klantbeeld/klantbeeld/audit/sqlite"
+	"github.com/klantbeeld/klantbeeld/connectors/brp"
+	"github.com/klantbeeld/klantbeeld/connectors/klantinteracties"
+	"github.com/klantbeeld/klantbeeld/connectors/salesforce"
+	"github.com/klantbeeld/klantbeeld/connectors/upstream"
+	"github.com/klantbeeld/klantbeeld/connectors/zaken"
+	"github.com/klantbeeld/klantbeeld/gateway"
+	"github.com/klantbeeld/klantbeeld/openapi"
+	"github.com/klantbeeld/klantbeeld/policies"
+)
+
+// App is one gateway built from a Config: what `klantbeeld serve` and
+// `klantbeeld demo` run, and what end-to-end tests start on port 0.
+type App struct {
+	Config Config
+	Logger *slog.Logger
+	// Store is the audit store; tests close it to take it away.
+	Store  audit.Store
+	Log    *audit.Log
+	Engine *policies.Engine
+
+	handler http.Handler
+	server  *http.Server
+	ln      net.Listener
+	served  chan error
+}
+
+// NewApp builds everything cfg describes; nothing listens yet.
+func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err error) {
+	a := &App{Config: cfg, Logger: logger}
+	defer func() {
+		if err != nil {
+			a.closeStores()
+		}
+	}()
+
+	key, err := audit.LoadKey(cfg.Audit.PseudonymKeyFile, true)
+	if err != nil {
+		return nil, fmt.Errorf("audit.pseudonym_key_file: %w", err)
+	}
+	pseudonyms, err := audit.NewPseudonymizer(key)
+	if err != nil {
+		return nil, fmt.Errorf("audit.pseudonym_key_file: %w", err)
+	}
+	path, err := sqlite.PathFromDSN(cfg.Audit.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("audit.dsn: %w", err)
+	}
+	store, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("audit.dsn: %w", err)
+	}
+	a.Store = store
+	a.Log = audit.NewLog(store, audit.LogOptions{})
+
+	bundle := policies.Embedded()
+	if cfg.Policies.Dir != "" {
+		if bundle, err = policies.LoadDir(cfg.Policies.Dir); err != nil {
+			return nil, fmt.Errorf("policies.dir: %w", err)
+		}
+	}
+	if err := policies.Guard(ctx, bundle); err != nil {
+		return nil, fmt.Errorf("policies: the bundle breaks an invariant: %w", err)
+	}
+	if a.Engine, err = policies.NewEngine(ctx, bundle); err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	spec, err := openapi.Load()
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := gateway.NewVerifier(ctx, gateway.AuthConfig{
+		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience,
+		JWKSURL: cfg.Auth.JWKSURL, JWKSFile: cfg.Auth.JWKSFile,
+	})
+	if err != nil {
+		return nil, err
+	}
+	srcs, err := connectSources(cfg.Sources, logger)
+	if err != nil {
+		return nil, err
+	}
+	gw, err := gateway.New(gateway.Config{
+		Sources:    srcs,
+		Policy:     a.Engine,
+		Audit:      a.Log,
+		Pseudonyms: pseudonyms,
+		Auth:       verifier,
+		Spec:       spec,
+		Logger:     logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.handler = gw.Handler()
+	return a, nil
+}
+
+// connectSources builds a connector for every configured source.
+func connectSources(c SourcesConfig, logger *slog.Logger) (gateway.Sources, error) {
+	var s gateway.Sources
+	httpCfg := func(d Duration) upstream.Config {
+		return upstream.Config{Timeout: d.Duration, Logger: logger}
+	}
+	if c.BRP.URL != "" {
+		key, err := secretValue("sources.brp.api_key", c.BRP.APIKey, c.BRP.APIKeyFile)
+		if err != nil {
+			return s, err
+		}
+		cl, err := brp.New(brp.Config{URL: c.BRP.URL, APIKey: key, HTTP: httpCfg(c.BRP.Timeout)})
+		if err != nil {
+			return s, fmt.Errorf("sources.brp: %w", err)
+		}
+		s.BRP = cl
+	}
+	if c.Zaken.URL != "" {
+		secret, err := secretValue("sources.zaken.secret", c.Zaken.Secret, c.Zaken.SecretFile)
+		if err != nil {
+			return s, err
+		}
+		cl, err := zaken.New(zaken.Config{ZakenURL: c.Zaken.URL, CatalogiURL: c.Zaken.CatalogiURL, ClientID: c.Zaken.ClientID, Secret: secret, HTTP: httpCfg(c.Zaken.Timeout)})
+		if err != nil {
+			return s, fmt.Errorf("sources.zaken: %w", err)
+		}
+		s.Zaken = cl
+	}
+	if c.Salesforce.URL != "" {
+		pemBytes, err := os.ReadFile(c.Salesforce.PrivateKeyFile)
+		if err != nil {
+			return s, fmt.Errorf("sources.salesforce.private_key_file: %w", err)
+		}
+		key, err := salesforce.ParsePrivateKey(pemBytes)
+		if err != nil {
+			return s, fmt.Errorf("sources.salesforce.private_key_file: %w", err)
+		}
+		cl, err := salesforce.New(salesforce.Config{
+			URL: c.Salesforce.URL, LoginURL: c.Salesforce.LoginURL, ConsumerKey: c.Salesforce.ConsumerKey,
+			Username: c.Salesforce.Username, PrivateKey: key, HTTP: httpCfg(c.Salesforce.Timeout),
+		})
+		if err != nil {
+			return s, fmt.Errorf("sources.salesforce: %w", err)
+		}
+		s.Salesforce = cl
+	}
+	if c.Klantinteracties.URL != "" {
+		token, err := secretValue("sources.klantinteracties.token", c.Klantinteracties.Token, c.Klantinteracties.TokenFile)
+		if err != nil {
+			return s, err
+		}
+		cl, err := klantinteracties.New(klantinteracties.Config{URL: c.Klantinteracties.URL, Token: token, HTTP: httpCfg(c.Klantinteracties.Timeout)})
+		if err != nil {
+			return s, fmt.Errorf("sources.klantinteracties: %w", err)
+		}
+		s.Klantinteracties = cl
+	}
+	return s, nil
+}
+
+// Start listens on Config.Listen and serves in the background.
+func (a *App) Start() error {
+	ln, err := net.Listen("tcp", a.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("listen (%s): %w", EnvName("listen"), err)
+	}
+	a.ln = ln
+	a.server = &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+	}
+	a.served = make(chan error, 1)
+	go func() { a.served <- a.server.Serve(ln) }()
+	return nil
+}
+
+// Addr is the address the gateway listens on.
+func (a *App) Addr() net.Addr { return a.ln.Addr() }
+
+// URL is the gateway's base URL on loopback.
+func (a *App) URL() string {
+	_, port, _ := net.SplitHostPort(a.ln.Addr().String())
+	return "http://localhost:" + port
+}
+
+// Handler is the gateway's HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Wait blocks until ctx is done or the server fails.
+func (a *App) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-a.served:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+// Close stops taking requests, lets those in flight finish (their audit
+// events included), then closes the audit log and store.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	if a.server != nil {
+		errs = append(errs, a.server.Shutdown(ctx))
+	}
+	errs = append(errs, a.closeStores())
+	return errors.Join(errs...)
+}
+
+func (a *App) closeStores() error {
+	var errs []error
+	if a.Log != nil {
+		errs = append(errs, a.Log.Close())
+	}
+	if a.Store != nil {
+		errs = append(errs, a.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// newLogger is the one logger, as the configuration says.
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

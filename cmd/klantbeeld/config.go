@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the one configuration file. Every value can be overridden by
+// an environment variable named after its path: sources.brp.url is
+// KLANTBEELD_SOURCES_BRP_URL.
+type Config struct {
+	Listen   string         `yaml:"listen"`
+	Log      LogConfig      `yaml:"log"`
+	Auth     AuthConfig     `yaml:"auth"`
+	Audit    AuditConfig    `yaml:"audit"`
+	Policies PoliciesConfig `yaml:"policies"`
+	Sources  SourcesConfig  `yaml:"sources"`
+}
+
+// LogConfig: level debug|info|warn|error, format json|text.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// AuthConfig is the identity provider of employee and organisation tokens.
+type AuthConfig struct {
+	Issuer    string          `yaml:"issuer"`
+	Audience  string          `yaml:"audience"`
+	JWKSURL   string          `yaml:"jwks_url"`
+	JWKSFile  string          `yaml:"jwks_file"`
+	Residents ResidentsConfig `yaml:"residents"`
+}
+
+// ResidentsConfig is the identity provider of residents (DigiD through the
+// municipality's OIDC broker), for subject access.
+type ResidentsConfig struct {
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	JWKSURL  string `yaml:"jwks_url"`
+	BSNClaim string `yaml:"bsn_claim"`
+}
+
+// AuditConfig is where the access log lives and its keys.
+type AuditConfig struct {
+	DSN              string `yaml:"dsn"`
+	PseudonymKeyFile string `yaml:"pseudonym_key_file"`
+	SigningKeyFile   string `yaml:"signing_key_file"`
+}
+
+// PoliciesConfig: Dir empty means the embedded bundle.
+type PoliciesConfig struct {
+	Dir string `yaml:"dir"`
+}
+
+// SourcesConfig are the source systems; one without a URL is not configured.
+type SourcesConfig struct {
+	BRP              BRPConfig              `yaml:"brp"`
+	Zaken            ZakenConfig            `yaml:"zaken"`
+	Salesforce       SalesforceConfig       `yaml:"salesforce"`
+	Klantinteracties KlantinteractiesConfig `yaml:"klantinteracties"`
+}
+
+// BRPConfig is the BRP API Personen v2.
+type BRPConfig struct {
+	URL        string   `yaml:"url"`
+	APIKey     string   `yaml:"api_key"`
+	APIKeyFile string   `yaml:"api_key_file"`
+	Timeout    Duration `yaml:"timeout"`
+}
+
+// ZakenConfig is the ZGW Zaken and Catalogi APIs.
+type ZakenConfig struct {
+	URL         string   `yaml:"url"`
+	CatalogiURL string   `yaml:"catalogi_url"`
+	ClientID    string   `yaml:"client_id"`
+	Secret      string   `yaml:"secret"`
+	SecretFile  string   `yaml:"secret_file"`
+	Timeout     Duration `yaml:"timeout"`
+}
+
+// SalesforceConfig is the Salesforce REST API with the OAuth JWT bearer flow.
+type SalesforceConfig struct {
+	URL            string   `yaml:"url"`
+	LoginURL       string   `yaml:"login_url"`
+	ConsumerKey    string   `yaml:"consumer_key"`
+	Username       string   `yaml:"username"`
+	PrivateKeyFile string   `yaml:"private_key_file"`
+	Timeout        Duration `yaml:"timeout"`
+}
+
+// KlantinteractiesConfig is the Klantinteracties API.
+type KlantinteractiesConfig struct {
+	URL       string   `yaml:"url"`
+	Token     string   `yaml:"token"`
+	TokenFile string   `yaml:"token_file"`
+	Timeout   Duration `yaml:"timeout"`
+}
+
+// Duration is a time.Duration written as "2s" in YAML and env.
+type Duration struct {
+	time.Duration
+	// invalid keeps text that is not a duration, for Validate to report
+	// with the key's name.
+	invalid string
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		d.invalid = n.Value
+		return nil
+	}
+	d.Duration = v
+	return nil
+}
+
+// DefaultConfig is the configuration before the file and env are applied.
+func DefaultConfig() Config {
+	return Config{
+		Listen: ":8080",
+		Log:    LogConfig{Level: "info", Format: "json"},
+		Auth:   AuthConfig{Audience: "klantbeeld", Residents: ResidentsConfig{BSNClaim: "sub"}},
+		Audit: AuditConfig{
+			DSN:              "sqlite://data/audit.db",
+			PseudonymKeyFile: "data/pseudonym.key",
+			SigningKeyFile:   "data/checkpoint.key",
+		},
+		Sources: SourcesConfig{
+			Salesforce: SalesforceConfig{LoginURL: "https://login.salesforce.com"},
+		},
+	}
+}
+
+// LoadConfig reads path (if not empty) over the defaults, applies the
+// environment and validates. Errors name the key.
+func LoadConfig(path string, environ []string) (Config, error) {
+	cfg := DefaultConfig()
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		// An empty file is all defaults.
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// EnvPrefix starts every configuration environment variable.
+const EnvPrefix = "KLANTBEELD_"
+
+// applyEnv sets every field whose variable is in environ.
+func applyEnv(cfg *Config, environ []string) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, EnvPrefix) {
+			env[k] = v
+		}
+	}
+	known := map[string]bool{}
+	err := walk(reflect.ValueOf(cfg).Elem(), "", func(key string, v reflect.Value) error {
+		name := EnvName(key)
+		known[name] = true
+		s, ok := env[name]
+		if !ok {
+			return nil
+		}
+		switch v.Interface().(type) {
+		case string:
+			v.SetString(s)
+		case Duration:
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("%s (%s): %q is not a duration like 2s", key, name, s)
+			}
+			v.Set(reflect.ValueOf(Duration{Duration: d}))
+		case int:
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return fmt.Errorf("%s (%s): %q is not a number", key, name, s)
+			}
+			v.SetInt(int64(n))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	for name := range env {
+		// Variables for test harnesses and tools share the prefix.
+		if !known[name] && !strings.HasPrefix(name, EnvPrefix+"TEST_") {
+			return fmt.Errorf("config: environment variable %s matches no configuration key", name)
+		}
+	}
+	return nil
+}
+
+// EnvName is the environment variable of a key path like "sources.brp.url".
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// walk calls fn for every leaf of v with its dotted yaml key.
+func walk(v reflect.Value, prefix string, fn func(key string, v reflect.Value) error) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct && f.Type != reflect.TypeFor[Duration]() {
+			if err := walk(fv, key, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(key, fv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks the configuration before anything starts.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s (%s): %s", key, EnvName(key), fmt.Sprintf(format, args...)))
+	}
+	if c.Listen == "" {
+		bad("listen", "is empty")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format", "%q is not json or text", c.Log.Format)
+	}
+	if c.Auth.Issuer == "" {
+		bad("auth.issuer", "is empty")
+	}
+	if c.Auth.Audience == "" {
+		bad("auth.audience", "is empty")
+	}
+	switch {
+	case c.Auth.JWKSURL == "" && c.Auth.JWKSFile == "":
+		bad("auth.jwks_url", "set auth.jwks_url or auth.jwks_file")
+	case c.Auth.JWKSURL != "" && c.Auth.JWKSFile != "":
+		bad("auth.jwks_file", "set only one of auth.jwks_url and auth.jwks_file")
+	case c.Auth.JWKSURL != "":
+		checkURL(bad, "auth.jwks_url", c.Auth.JWKSURL)
+	}
+	switch {
+	case strings.HasPrefix(c.Audit.DSN, "sqlite://"):
+	case strings.HasPrefix(c.Audit.DSN, "postgres://"), strings.HasPrefix(c.Audit.DSN, "postgresql://"):
+		bad("audit.dsn", "the PostgreSQL audit store is not available in this version; use sqlite:///path/audit.db")
+	default:
+		bad("audit.dsn", "%q: want sqlite://path/audit.db", redactDSN(c.Audit.DSN))
+	}
+	if c.Audit.PseudonymKeyFile == "" {
+		bad("audit.pseudonym_key_file", "is empty")
+	}
+	s := c.Sources
+	if s.BRP.URL != "" {
+		checkURL(bad, "sources.brp.url", s.BRP.URL)
+		oneOf(bad, "sources.brp.api_key", s.BRP.APIKey, s.BRP.APIKeyFile)
+	}
+	if s.Zaken.URL != "" {
+		checkURL(bad, "sources.zaken.url", s.Zaken.URL)
+		checkURL(bad, "sources.zaken.catalogi_url", s.Zaken.CatalogiURL)
+		if s.Zaken.ClientID == "" {
+			bad("sources.zaken.client_id", "is empty")
+		}
+		oneOf(bad, "sources.zaken.secret", s.Zaken.Secret, s.Zaken.SecretFile)
+	}
+	if s.Salesforce.URL != "" {
+		checkURL(bad, "sources.salesforce.url", s.Salesforce.URL)
+		checkURL(bad, "sources.salesforce.login_url", s.Salesforce.LoginURL)
+		for key, v := range map[string]string{
+			"sources.salesforce.consumer_key":     s.Salesforce.ConsumerKey,
+			"sources.salesforce.username":         s.Salesforce.Username,
+			"sources.salesforce.private_key_file": s.Salesforce.PrivateKeyFile,
+		} {
+			if v == "" {
+				bad(key, "is empty")
+			}
+		}
+	}
+	if s.Klantinteracties.URL != "" {
+		checkURL(bad, "sources.klantinteracties.url", s.Klantinteracties.URL)
+		oneOf(bad, "sources.klantinteracties.token", s.Klantinteracties.Token, s.Klantinteracties.TokenFile)
+	}
+	for key, d := range map[string]Duration{
+		"sources.brp.timeout": s.BRP.Timeout, "sources.zaken.timeout": s.Zaken.Timeout,
+		"sources.salesforce.timeout": s.Salesforce.Timeout, "sources.klantinteracties.timeout": s.Klantinteracties.Timeout,
+	} {
+		switch {
+		case d.invalid != "":
+			bad(key, "%q is not a duration like 2s or 500ms", d.invalid)
+		case d.Duration < 0 || d.Duration > time.Minute:
+			bad(key, "%s is outside 0..1m", d.Duration)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkURL(bad func(string, string, ...any), key, s string) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad(key, "%q is not an absolute http(s) URL", s)
+	}
+}
+
+func oneOf(bad func(string, string, ...any), key, value, file string) {
+	if value == "" && file == "" {
+		bad(key, "set %s or %s_file", key, key)
+	}
+	if value != "" && file != "" {
+		bad(key, "set only one of %s and %s_file", key, key)
+	}
+}
+
+// secretValue is value, or the trimmed content of file.
+func secretValue(key, value, file string) (string, error) {
+	if value != "" {
+		return value, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s_file: %w", key, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// redactDSN drops a password from a DSN before it is shown.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	return u.Redacted()
+}

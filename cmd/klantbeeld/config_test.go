@@ -1,0 +1,106 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const validYAML = `
+listen: ":9090"
+auth:
+  issuer: "https://idp.gemeente.example"
+  audience: "klantbeeld"
+  jwks_file: "/etc/klantbeeld/jwks.json"
+audit:
+  dsn: "sqlite:///var/lib/klantbeeld/audit.db"
+sources:
+  brp: { url: "https://brp.example/haalcentraal/api/brp", api_key_file: "/run/secrets/brp", timeout: "1500ms" }
+  zaken: { url: "https://oz.example/zaken/api/v1", catalogi_url: "https://oz.example/catalogi/api/v1", client_id: "klantbeeld", secret: "s" }
+`
+
+func writeConfig(t *testing.T, content string) string {
+	path := filepath.Join(t.TempDir(), "klantbeeld.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	return path
+}
+
+func TestLoadConfigFileAndEnvironment(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, validYAML), []string{
+		"KLANTBEELD_SOURCES_BRP_URL=https://brp.other.example/haalcentraal/api/brp",
+		"KLANTBEELD_SOURCES_ZAKEN_TIMEOUT=3s",
+		"KLANTBEELD_TEST_POSTGRES_URL=postgres://ignored", // test harness variables share the prefix
+		"PATH=/usr/bin",
+	})
+	require.NoError(t, err)
+	assert.Equal(t, ":9090", cfg.Listen)
+	assert.Equal(t, "https://brp.other.example/haalcentraal/api/brp", cfg.Sources.BRP.URL, "env overrides the file")
+	assert.Equal(t, 1500*time.Millisecond, cfg.Sources.BRP.Timeout.Duration)
+	assert.Equal(t, 3*time.Second, cfg.Sources.Zaken.Timeout.Duration)
+	assert.Equal(t, "data/pseudonym.key", cfg.Audit.PseudonymKeyFile, "defaults stay where nothing says otherwise")
+	assert.Empty(t, cfg.Sources.Salesforce.URL, "a source without URL is not configured")
+}
+
+func TestEnvNames(t *testing.T) {
+	assert.Equal(t, "KLANTBEELD_SOURCES_BRP_URL", EnvName("sources.brp.url"))
+	assert.Equal(t, "KLANTBEELD_AUDIT_DSN", EnvName("audit.dsn"))
+	assert.Equal(t, "KLANTBEELD_AUTH_JWKS_FILE", EnvName("auth.jwks_file"))
+	// Every key of the contract in the design has its variable.
+	var keys []string
+	cfg := DefaultConfig()
+	require.NoError(t, walk(reflect.ValueOf(&cfg).Elem(), "", func(key string, _ reflect.Value) error {
+		keys = append(keys, key)
+		return nil
+	}))
+	for _, want := range []string{"listen", "auth.issuer", "auth.audience", "auth.jwks_url", "auth.jwks_file",
+		"auth.residents.issuer", "auth.residents.audience", "auth.residents.jwks_url", "auth.residents.bsn_claim",
+		"audit.dsn", "audit.pseudonym_key_file", "audit.signing_key_file", "policies.dir",
+		"sources.brp.url", "sources.brp.api_key", "sources.brp.timeout",
+		"sources.zaken.url", "sources.zaken.catalogi_url", "sources.zaken.client_id", "sources.zaken.secret",
+		"sources.salesforce.url", "sources.salesforce.login_url", "sources.salesforce.consumer_key",
+		"sources.salesforce.username", "sources.salesforce.private_key_file",
+		"sources.klantinteracties.url", "sources.klantinteracties.token"} {
+		assert.Contains(t, keys, want)
+	}
+}
+
+func TestInvalidConfigNamesTheKey(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		env     []string
+		wantKey string
+	}{
+		{"no issuer", strings.Replace(validYAML, `issuer: "https://idp.gemeente.example"`, `issuer: ""`, 1), nil, "auth.issuer"},
+		{"two JWKS", validYAML, []string{"KLANTBEELD_AUTH_JWKS_URL=https://idp.example/jwks"}, "auth.jwks_file"},
+		{"bad source URL", validYAML, []string{"KLANTBEELD_SOURCES_BRP_URL=brp.example"}, "sources.brp.url"},
+		{"zaken without secret", strings.Replace(validYAML, `secret: "s"`, `secret: ""`, 1), nil, "sources.zaken.secret"},
+		{"unknown dsn", validYAML, []string{"KLANTBEELD_AUDIT_DSN=mysql://x"}, "audit.dsn"},
+		{"postgres not yet", validYAML, []string{"KLANTBEELD_AUDIT_DSN=postgres://u:hunter2@db/klantbeeld"}, "audit.dsn"},
+		{"bad duration in env", validYAML, []string{"KLANTBEELD_SOURCES_BRP_TIMEOUT=soon"}, "sources.brp.timeout"},
+		{"bad duration in file", strings.Replace(validYAML, `"1500ms"`, `"soon"`, 1), nil, "timeout"},
+		{"unknown key in file", validYAML + "\nlistne: x\n", nil, "listne"},
+		{"unknown env variable", validYAML, []string{"KLANTBEELD_SOURCES_BRP_ULR=x"}, "KLANTBEELD_SOURCES_BRP_ULR"},
+		{"bad log level", validYAML, []string{"KLANTBEELD_LOG_LEVEL=loud"}, "log.level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadConfig(writeConfig(t, tt.yaml), tt.env)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantKey)
+			assert.NotContains(t, err.Error(), "hunter2", "secrets are not echoed")
+		})
+	}
+}
+
+func TestEmptyConfigFileNeedsAuth(t *testing.T) {
+	_, err := LoadConfig(writeConfig(t, ""), nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "auth.issuer")
+}

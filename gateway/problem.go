@@ -1,0 +1,98 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/klantbeeld/klantbeeld/audit"
+	"github.com/klantbeeld/klantbeeld/openapi"
+	"github.com/klantbeeld/klantbeeld/policies"
+)
+
+// Problem is an RFC 9457 problem: what the caller is told. The cause, which
+// may hold internal detail, is logged and never sent.
+type Problem struct {
+	Type          string                 `json:"type,omitempty"`
+	Title         string                 `json:"title"`
+	Status        int                    `json:"status"`
+	Detail        string                 `json:"detail"`
+	Instance      string                 `json:"instance,omitempty"`
+	InvalidParams []openapi.InvalidParam `json:"invalidParams,omitempty"`
+
+	cause  error
+	header http.Header
+}
+
+func (p *Problem) Error() string {
+	if p.cause != nil {
+		return fmt.Sprintf("%d %s: %s: %v", p.Status, p.Title, p.Detail, p.cause)
+	}
+	return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail)
+}
+
+func (p *Problem) Unwrap() error { return p.cause }
+
+func problem(status int, detail string, cause error) *Problem {
+	return &Problem{Title: http.StatusText(status), Status: status, Detail: detail, cause: cause}
+}
+
+// statusClientClosed is what the log shows when the client hung up.
+const statusClientClosed = 499
+
+// problemFor is the one place that maps errors to what the caller sees.
+func problemFor(err error) *Problem {
+	if p, ok := errors.AsType[*Problem](err); ok {
+		return p
+	}
+	switch {
+	case errors.Is(err, audit.ErrUnavailable), errors.Is(err, audit.ErrClosed):
+		p := problem(http.StatusServiceUnavailable, "The access log cannot record this request, so no data is sent. Try again shortly.", err)
+		p.header = http.Header{"Retry-After": {"5"}}
+		return p
+	case errors.Is(err, policies.ErrEvaluation):
+		return problem(http.StatusInternalServerError, "The purpose policy could not be evaluated, so no data is sent.", err)
+	case errors.Is(err, ErrNoToken):
+		p := problem(http.StatusUnauthorized, "A bearer token is required.", err)
+		p.header = http.Header{"WWW-Authenticate": {`Bearer realm="klantbeeld"`}}
+		return p
+	case errors.Is(err, ErrInvalidToken):
+		p := problem(http.StatusUnauthorized, err.Error(), err)
+		p.header = http.Header{"WWW-Authenticate": {`Bearer realm="klantbeeld", error="invalid_token"`}}
+		return p
+	case errors.Is(err, context.Canceled):
+		return problem(statusClientClosed, "The client closed the request.", err)
+	default:
+		return problem(http.StatusInternalServerError, "The gateway failed; no resident data was sent.", err)
+	}
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
+	for k, vs := range p.header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	if p.Instance == "" {
+		p.Instance = r.URL.Path
+	}
+	if p.Type == "" {
+		p.Type = "about:blank"
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
