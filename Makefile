@@ -13,7 +13,7 @@ help: ## list the targets
 run: ## start the demo: fake sources, SQLite audit log under ./data, demo tokens printed
 	$(GO) run ./cmd/klantbeeld demo
 
-test: policy-test ## every test, with the race detector (PostgreSQL tests when KLANTBEELD_TEST_POSTGRES_URL is set)
+test: policy-test ## every test, with the race detector
 	$(GO) test -race -count=1 ./...
 
 policy-test: ## the policy bundle's Rego tests and the guard invariants

@@ -140,7 +140,7 @@ func world() (*stubBRP, *stubZaken, *stubSF, *stubKI) {
 }
 
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	signer  *signer
 	store   *audittest.Memory
 	log     *audit.Log
@@ -158,7 +158,7 @@ type option func(*harness)
 
 func withPolicy(d gateway.Decider) option { return func(h *harness) { h.policy = d } }
 
-func newHarness(t *testing.T, opts ...option) *harness {
+func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
 	h := &harness{t: t, signer: newSigner(t, "k1"), store: &audittest.Memory{}, logs: &bytes.Buffer{}}
 	h.brp, h.zaken, h.sf, h.ki = world()

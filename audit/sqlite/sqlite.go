@@ -69,6 +69,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("audit sqlite: triggers: %w", err)
 	}
+	// The log is for its owner (and auditors through the API) only; SQLite
+	// creates files with the process umask.
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(f, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			db.Close()
+			return nil, fmt.Errorf("audit sqlite: %w", err)
+		}
+	}
 	return &Store{db: db, q: sqlitedb.New(db)}, nil
 }
 

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -66,6 +67,18 @@ func TestReopenKeepsEventsAndNumbering(t *testing.T) {
 	seqs, err := s.Append(ctx, []audit.Event{audittest.Sample(3)})
 	require.NoError(t, err)
 	assert.Equal(t, []int64{3}, seqs)
+}
+
+func TestDatabaseFilesArePrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	s, err := sqlite.Open(context.Background(), path)
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.Append(context.Background(), []audit.Event{audittest.Sample(1)})
+	require.NoError(t, err)
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 }
 
 func TestPathFromDSN(t *testing.T) {
