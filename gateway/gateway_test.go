@@ -455,6 +455,8 @@ func TestBadInputIsA4xxProblem(t *testing.T) {
 		{"malformed JSON", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653",`, 400, ""},
 		{"not an object", "POST", "/v1/resident-views", "application/json", `["999993653"]`, 400, ""},
 		{"trailing data", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten"} {}`, 400, ""},
+		{"trailing bracket", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten"}}`, 400, ""},
+		{"trailing square bracket", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten"}]`, 400, ""},
 		{"unknown field", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten","why":"curious"}`, 400, ""},
 		{"BSN failing the 11-proef", "POST", "/v1/resident-views", "application/json", `{"bsn":"123456789","purpose":"reisdocumenten"}`, 400, "bsn"},
 		{"BSN of letters", "POST", "/v1/resident-views", "application/json", `{"bsn":"99999365a","purpose":"reisdocumenten"}`, 400, "bsn"},

@@ -157,8 +157,12 @@ func (g *Gateway) parseViewRequest(ctx context.Context, r *http.Request, body []
 	var req viewRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || dec.More() {
+	if err := dec.Decode(&req); err != nil {
 		return viewRequest{}, badParam("body", "invalid", "The body must be exactly one JSON object with the documented fields.")
+	}
+	// More() says false before a stray "}" or "]": ask for the next token.
+	if _, err := dec.Token(); err != io.EOF {
+		return viewRequest{}, badParam("body", "invalid", "The body must be exactly one JSON object: there is more after it.")
 	}
 	if !ValidBSN(req.BSN) {
 		return viewRequest{}, badParam("bsn", "elfproef", "Not a valid BSN: it fails the 11-proef.")

@@ -69,7 +69,7 @@ func Reason(err error) string {
 }
 
 // StatusError is a non-2xx answer. It matches ErrUnavailable for 5xx and 429
-// and ErrRejected for other 4xx.
+// and ErrRejected for 3xx and other 4xx.
 type StatusError struct {
 	Source string
 	Method string
@@ -92,7 +92,8 @@ func (e *StatusError) Is(target error) bool {
 	case ErrUnavailable:
 		return e.Status >= 500 || e.Status == http.StatusTooManyRequests
 	case ErrRejected:
-		return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusTooManyRequests
+		// A redirect is refused too: sources are configured with their real URL.
+		return e.Status >= 300 && e.Status < 500 && e.Status != http.StatusTooManyRequests
 	}
 	return false
 }
@@ -212,8 +213,8 @@ func New(cfg Config) (*Client, error) {
 		ReadyToTrip: func(counts gobreaker.Counts) bool {
 			return counts.ConsecutiveFailures >= failures
 		},
-		// Only an unreachable source counts against it; a refusal or a
-		// caller who hung up says nothing about its health.
+		// A source that cannot be reached or answers badly counts against
+		// it; a refusal (4xx, redirect) or a caller who hung up does not.
 		IsSuccessful: func(err error) bool {
 			return err == nil || errors.Is(err, ErrRejected)
 		},
@@ -226,16 +227,21 @@ func New(cfg Config) (*Client, error) {
 
 // ParseBaseURL parses an absolute http(s) URL without query or fragment and
 // drops a trailing slash.
+// Errors never repeat the URL's credentials.
 func ParseBaseURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("base URL %q: %w", s, err)
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("base URL: %w", err)
 	}
+	shown := u.Redacted()
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("base URL %q: want an absolute http or https URL", s)
+		return nil, fmt.Errorf("base URL %q: want an absolute http or https URL", shown)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("base URL %q: no query, fragment or credentials allowed", s)
+		return nil, fmt.Errorf("base URL %q: no query, fragment or credentials allowed", shown)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
@@ -264,7 +270,8 @@ func (c *Client) Follow(link string) (string, error) {
 		}
 		u = c.bases[0].ResolveReference(u)
 	}
-	if u.User != nil || u.Fragment != "" || hasDotSegment(u.Path) {
+	// An encoded slash could make one path look like another to the source.
+	if u.User != nil || u.Fragment != "" || hasDotSegment(u.Path) || strings.Contains(strings.ToLower(u.RawPath), "%2f") {
 		return "", fmt.Errorf("%s: %w", c.cfg.Name, ErrForeignLink)
 	}
 	for _, b := range c.bases {
@@ -307,6 +314,12 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	}
 	u, _ := url.Parse(target)
 	path := u.Path
+	if _, ok := ctx.Deadline(); !ok {
+		// Never wait forever, even for a caller that forgot Bound.
+		var cancel context.CancelFunc
+		ctx, cancel = c.Bound(ctx)
+		defer cancel()
+	}
 	resp, err := c.breaker.Execute(func() (*Response, error) {
 		return c.do(ctx, req, target, path)
 	})
@@ -440,7 +453,9 @@ func (c *Client) transportError(ctx context.Context, method, path string, err er
 		if ue, ok := errors.AsType[*url.Error](lastErr); ok {
 			lastErr = ue.Err
 		}
-		last = fmt.Sprintf(" (last error: %v)", lastErr)
+		if lastErr.Error() != err.Error() {
+			last = fmt.Sprintf(" (last error: %v)", lastErr)
+		}
 	}
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
@@ -470,7 +485,8 @@ func DecodeJSON(b []byte, out any) error {
 	if err := dec.Decode(out); err != nil {
 		return err
 	}
-	if dec.More() {
+	// More() says false before a stray "}" or "]": ask for the next token.
+	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("trailing data after JSON value")
 	}
 	return nil
