@@ -128,7 +128,7 @@ func (c *Client) contacts(ctx context.Context, q Query) ([]Contact, error) {
 	for _, p := range partijen {
 		v := url.Values{
 			"hadBetrokkene__wasPartij__uuid": {p},
-			"expand":                         {"gingOverOnderwerpobjecten,leiddeTotInterneTaken"},
+			"expand":                         {"gingOverOnderwerpobjecten,leiddeTotInterneTaken,hadBetrokkenen"},
 			"pageSize":                       {"100"},
 		}
 		if !q.IncludeVertrouwelijk {
@@ -141,9 +141,14 @@ func (c *Client) contacts(ctx context.Context, q Query) ([]Contact, error) {
 			if kc.Vertrouwelijk != nil && *kc.Vertrouwelijk && !q.IncludeVertrouwelijk || kc.UUID != "" && seen[kc.UUID] {
 				return nil
 			}
-			contact, err := c.contact(ctx, kc)
+			contact, ours, err := c.contact(ctx, kc, p)
 			if err != nil {
 				return err
+			}
+			if !ours {
+				// Someone else's contact: a source that ignored the partij
+				// filter must not show it to this resident's viewer.
+				return nil
 			}
 			seen[contact.UUID] = true
 			out = append(out, contact)
@@ -191,10 +196,29 @@ func (c *Client) partijen(ctx context.Context, bsn string) ([]string, error) {
 	return out, err
 }
 
-// contact converts one klantcontact, fetching the onderwerpobjecten and
-// interne taken the source did not expand: a contact's zaak decides its
-// domain, so a missing one must not go unnoticed.
-func (c *Client) contact(ctx context.Context, kc klantcontactJSON) (Contact, error) {
+// contact converts one klantcontact, fetching the betrokkenen,
+// onderwerpobjecten and interne taken the source did not expand: a
+// contact's zaak decides its domain, so a missing one must not go
+// unnoticed. ours says whether partij was among its betrokkenen.
+func (c *Client) contact(ctx context.Context, kc klantcontactJSON, partij string) (_ Contact, ours bool, _ error) {
+	contact, err := c.convert(ctx, kc)
+	if err != nil {
+		return Contact{}, false, err
+	}
+	betrokkenen, err := complete(ctx, c, "betrokkene", kc.Expand.HadBetrokkenen, kc.HadBetrokkenen,
+		func(b betrokkeneJSON) string { return b.UUID })
+	if err != nil {
+		return Contact{}, false, err
+	}
+	for _, b := range betrokkenen {
+		if b.WasPartij != nil && b.WasPartij.UUID == partij {
+			return contact, true, nil
+		}
+	}
+	return Contact{}, false, nil
+}
+
+func (c *Client) convert(ctx context.Context, kc klantcontactJSON) (Contact, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%s: klantcontact %.36q: %w: "+format, append([]any{name, kc.UUID, upstream.ErrBadResponse}, args...)...)
 	}
@@ -428,10 +452,17 @@ type klantcontactJSON struct {
 	PlaatsgevondenOp          *string  `json:"plaatsgevondenOp"`
 	GingOverOnderwerpobjecten []fkJSON `json:"gingOverOnderwerpobjecten"`
 	LeiddeTotInterneTaken     []fkJSON `json:"leiddeTotInterneTaken"`
+	HadBetrokkenen            []fkJSON `json:"hadBetrokkenen"`
 	Expand                    struct {
 		GingOverOnderwerpobjecten []onderwerpobjectJSON `json:"gingOverOnderwerpobjecten"`
 		LeiddeTotInterneTaken     []interneTaakJSON     `json:"leiddeTotInterneTaken"`
+		HadBetrokkenen            []betrokkeneJSON      `json:"hadBetrokkenen"`
 	} `json:"_expand"`
+}
+
+type betrokkeneJSON struct {
+	UUID      string  `json:"uuid"`
+	WasPartij *fkJSON `json:"wasPartij"`
 }
 
 type onderwerpobjectJSON struct {

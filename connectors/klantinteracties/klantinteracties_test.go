@@ -269,7 +269,7 @@ func TestTheSourceIsAskedForWhatIsNeeded(t *testing.T) {
 	for _, q := range contacten {
 		assert.Equal(t, "false", q.Get("vertrouwelijk"), "the fake saw vertrouwelijk=false")
 		assert.Equal(t, suzanne.PartijUUID, q.Get("hadBetrokkene__wasPartij__uuid"))
-		assert.Equal(t, "gingOverOnderwerpobjecten,leiddeTotInterneTaken", q.Get("expand"))
+		assert.Equal(t, "gingOverOnderwerpobjecten,leiddeTotInterneTaken,hadBetrokkenen", q.Get("expand"))
 		assert.Equal(t, "100", q.Get("pageSize"))
 	}
 	assert.Empty(t, rec.seen("/onderwerpobjecten/"+fixtures.ZaakUUID(101)), "expanded objects are not fetched again")
@@ -340,6 +340,25 @@ func TestVertrouwelijkIsDroppedWhenTheSourceIgnoresTheFilter(t *testing.T) {
 		})
 	}
 	assert.True(t, asked.Load())
+}
+
+func TestOtherResidentsContactsAreDroppedWhenTheSourceIgnoresThePartijFilter(t *testing.T) {
+	f := newFake()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		q.Del("hadBetrokkene__wasPartij__uuid") // every resident's contacts come back
+		r.URL.RawQuery = q.Encode()
+		f.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := newClient(t, srv.URL)
+	for _, bsn := range []string{fixtures.BSNSuzanne, fixtures.BSNOverdue, fixtures.BSNCRMOnly} {
+		t.Run("only the contacts of "+bsn, func(t *testing.T) {
+			got, err := c.Contacts(t.Context(), klantinteracties.Query{BSN: bsn, IncludeVertrouwelijk: true})
+			require.NoError(t, err)
+			assert.Equal(t, want(resident(t, bsn), true), got)
+		})
+	}
 }
 
 func TestSeveralPartijenAreJoinedWithoutDuplicates(t *testing.T) {
