@@ -318,19 +318,26 @@ func rewrite(t *testing.T, edit func(r *http.Request, body []byte) []byte) (*htt
 	return srv, rec
 }
 
-func TestVertrouwelijkIsDroppedWhenTheSourceIgnoresTheFilter(t *testing.T) {
+// ignoring serves the fake as a source that ignores the query parameter
+// param; asked reports whether the connector sent it.
+func ignoring(t *testing.T, param string) (srv *httptest.Server, asked *atomic.Bool) {
 	f := newFake()
-	var asked atomic.Bool
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	asked = &atomic.Bool{}
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if q.Get("vertrouwelijk") == "false" {
+		if q.Has(param) {
 			asked.Store(true)
 		}
-		q.Del("vertrouwelijk")
+		q.Del(param)
 		r.URL.RawQuery = q.Encode()
 		f.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
+	return srv, asked
+}
+
+func TestVertrouwelijkIsDroppedWhenTheSourceIgnoresTheFilter(t *testing.T) {
+	srv, asked := ignoring(t, "vertrouwelijk")
 	c, _ := newClient(t, srv.URL)
 	for _, bsn := range []string{fixtures.BSNSuzanne, fixtures.BSNFamily, fixtures.BSNOnlySOCZA, fixtures.BSNLevels} {
 		t.Run("no vertrouwelijk contact of "+bsn, func(t *testing.T) {
@@ -343,14 +350,7 @@ func TestVertrouwelijkIsDroppedWhenTheSourceIgnoresTheFilter(t *testing.T) {
 }
 
 func TestOtherResidentsContactsAreDroppedWhenTheSourceIgnoresThePartijFilter(t *testing.T) {
-	f := newFake()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		q.Del("hadBetrokkene__wasPartij__uuid") // every resident's contacts come back
-		r.URL.RawQuery = q.Encode()
-		f.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+	srv, asked := ignoring(t, "hadBetrokkene__wasPartij__uuid") // every resident's contacts come back
 	c, _ := newClient(t, srv.URL)
 	for _, bsn := range []string{fixtures.BSNSuzanne, fixtures.BSNOverdue, fixtures.BSNCRMOnly} {
 		t.Run("only the contacts of "+bsn, func(t *testing.T) {
@@ -359,6 +359,7 @@ func TestOtherResidentsContactsAreDroppedWhenTheSourceIgnoresThePartijFilter(t *
 			assert.Equal(t, want(resident(t, bsn), true), got)
 		})
 	}
+	assert.True(t, asked.Load())
 }
 
 func TestSeveralPartijenAreJoinedWithoutDuplicates(t *testing.T) {
