@@ -53,7 +53,8 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 
 	id, err := g.cfg.Auth.Authenticate(ctx, r)
 	if err != nil {
-		return g.refuse(ctx, &ev, problemFor(err), audit.DecisionDeny, []string{problemFor(err).Detail})
+		p := problemFor(err)
+		return g.refuse(ctx, &ev, p, audit.DecisionDeny, []string{p.Detail})
 	}
 	ev.Actor = audit.Actor{Sub: id.Sub, Department: id.Department, Roles: id.Roles, Organisation: id.Organisation}
 
