@@ -199,9 +199,6 @@ func (a *App) URL() string {
 	return "http://localhost:" + port
 }
 
-// Handler is the gateway's HTTP handler.
-func (a *App) Handler() http.Handler { return a.handler }
-
 // Wait blocks until ctx is done or the server fails.
 func (a *App) Wait(ctx context.Context) error {
 	select {
