@@ -40,7 +40,7 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 	// Who the request is about, for the audit event, even if it is refused.
 	var peek viewRequest
 	if bodyErr == nil && json.Unmarshal(body, &peek) == nil {
-		if ValidBSN(peek.BSN) {
+		if upstream.ValidBSN(peek.BSN) {
 			ev.Subject = g.cfg.Pseudonyms.Pseudonym(peek.BSN)
 		}
 		if purposePattern.MatchString(peek.Purpose) {
@@ -165,7 +165,7 @@ func (g *Gateway) parseViewRequest(ctx context.Context, r *http.Request, body []
 	if _, err := dec.Token(); err != io.EOF {
 		return viewRequest{}, badParam("body", "invalid", "The body must be exactly one JSON object: there is more after it.")
 	}
-	if !ValidBSN(req.BSN) {
+	if !upstream.ValidBSN(req.BSN) {
 		return viewRequest{}, badParam("bsn", "elfproef", "Not a valid BSN: it fails the 11-proef.")
 	}
 	return req, nil
@@ -175,26 +175,6 @@ func badParam(name, code, reason string) *Problem {
 	p := problem(http.StatusBadRequest, "The request is not valid: see invalidParams.", nil)
 	p.InvalidParams = []openapi.InvalidParam{{Name: name, Code: code, Reason: reason}}
 	return p
-}
-
-// ValidBSN reports whether s is nine digits passing the 11-proef.
-func ValidBSN(s string) bool {
-	if len(s) != 9 || s == "000000000" {
-		return false
-	}
-	sum := 0
-	for i := range 9 {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return false
-		}
-		weight := 9 - i
-		if i == 8 {
-			weight = -1
-		}
-		sum += weight * int(c-'0')
-	}
-	return sum%11 == 0
 }
 
 // newEvent starts the audit event of a request: time, trace and the

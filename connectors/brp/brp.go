@@ -100,14 +100,14 @@ type answer struct {
 // given fields (paths like "naam" or "verblijfplaats.verblijfadres.postcode").
 //
 // It returns (nil, nil) when the BRP does not know the BSN. Errors:
-// ErrFields (no request made); an error for a bsn that is not nine digits
+// ErrFields (no request made); an error for a bsn that is not nine digits passing the 11-proef
 // (no request made); upstream.ErrRejected for a 4xx, with the BRP's
 // invalidParams for a 400; upstream.ErrUnavailable, ErrTimeout,
 // ErrCircuitOpen; upstream.ErrBadResponse for an answer that is not a
 // RaadpleegMetBurgerservicenummer answer about at most this one person.
 func (c *Client) Person(ctx context.Context, bsn string, fields []string) (*Person, error) {
-	if !isBSN(bsn) {
-		return nil, errors.New("brp: burgerservicenummer must be 9 digits")
+	if !upstream.ValidBSN(bsn) {
+		return nil, errors.New("brp: burgerservicenummer must be 9 digits that pass the 11-proef")
 	}
 	if err := checkFields(fields); err != nil {
 		return nil, err
@@ -259,16 +259,4 @@ func isAutoDelivered(name string) bool {
 		return true
 	}
 	return false
-}
-
-func isBSN(s string) bool {
-	if len(s) != 9 {
-		return false
-	}
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

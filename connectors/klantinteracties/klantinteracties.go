@@ -28,8 +28,8 @@ import (
 // name is the source's name in errors and logs.
 const name = "klantinteracties"
 
-// ErrInvalidBSN: the query's BSN is not 9 digits. No request was sent.
-var ErrInvalidBSN = errors.New("klantinteracties: BSN must be 9 digits")
+// ErrInvalidBSN: the query's BSN is not 9 digits passing the 11-proef. No request was sent.
+var ErrInvalidBSN = errors.New("klantinteracties: BSN must be 9 digits that pass the 11-proef")
 
 // Config configures a Client.
 type Config struct {
@@ -106,7 +106,7 @@ type Taak struct{ UUID, GevraagdeHandeling, Status string }
 // ErrForeignLink (a link outside URL, never requested), or the context's
 // error.
 func (c *Client) Contacts(ctx context.Context, q Query) ([]Contact, error) {
-	if !validBSN(q.BSN) {
+	if !upstream.ValidBSN(q.BSN) {
 		return nil, ErrInvalidBSN
 	}
 	ctx, cancel := c.http.Bound(ctx)
@@ -326,18 +326,6 @@ func isUUID(s string) bool {
 			}
 		case '0' <= r && r <= '9', 'a' <= r && r <= 'f', 'A' <= r && r <= 'F':
 		default:
-			return false
-		}
-	}
-	return true
-}
-
-func validBSN(s string) bool {
-	if len(s) != 9 {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
 			return false
 		}
 	}

@@ -283,21 +283,14 @@ func TestTheSourceIsAskedForWhatIsNeeded(t *testing.T) {
 func TestPagesAreFollowed(t *testing.T) {
 	// The connector asks for 100 a page; a source that gives 2 (its own
 	// maximum) still yields everything through its next links.
-	f := newFake()
-	rec := &recorder{}
-	srv := httptest.NewServer(rec.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		q.Del("pageSize")
-		r.URL.RawQuery = q.Encode()
-		f.ServeHTTP(w, r)
-	})))
-	t.Cleanup(srv.Close)
+	srv, asked, rec := ignoring(t, "pageSize")
 	c, _ := newClient(t, srv.URL)
 	suzanne := resident(t, fixtures.BSNSuzanne)
 	got, err := c.Contacts(t.Context(), klantinteracties.Query{BSN: fixtures.BSNSuzanne, IncludeVertrouwelijk: true})
 	require.NoError(t, err)
 	assert.Equal(t, want(suzanne, true), got)
 	assert.Len(t, rec.seen("/klantcontacten"), (len(suzanne.Contacts)+1)/2)
+	assert.True(t, asked.Load())
 }
 
 // rewrite serves the fake through edit, which may change each answer.
@@ -319,11 +312,11 @@ func rewrite(t *testing.T, edit func(r *http.Request, body []byte) []byte) (*htt
 }
 
 // ignoring serves the fake as a source that ignores the query parameter
-// param; asked reports whether the connector sent it.
-func ignoring(t *testing.T, param string) (srv *httptest.Server, asked *atomic.Bool) {
+// param; asked reports whether the connector sent it, rec what it asked.
+func ignoring(t *testing.T, param string) (srv *httptest.Server, asked *atomic.Bool, rec *recorder) {
 	f := newFake()
-	asked = &atomic.Bool{}
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	asked, rec = &atomic.Bool{}, &recorder{}
+	srv = httptest.NewServer(rec.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		if q.Has(param) {
 			asked.Store(true)
@@ -331,13 +324,13 @@ func ignoring(t *testing.T, param string) (srv *httptest.Server, asked *atomic.B
 		q.Del(param)
 		r.URL.RawQuery = q.Encode()
 		f.ServeHTTP(w, r)
-	}))
+	})))
 	t.Cleanup(srv.Close)
-	return srv, asked
+	return srv, asked, rec
 }
 
 func TestVertrouwelijkIsDroppedWhenTheSourceIgnoresTheFilter(t *testing.T) {
-	srv, asked := ignoring(t, "vertrouwelijk")
+	srv, asked, _ := ignoring(t, "vertrouwelijk")
 	c, _ := newClient(t, srv.URL)
 	for _, bsn := range []string{fixtures.BSNSuzanne, fixtures.BSNFamily, fixtures.BSNOnlySOCZA, fixtures.BSNLevels} {
 		t.Run("no vertrouwelijk contact of "+bsn, func(t *testing.T) {
@@ -350,7 +343,7 @@ func TestVertrouwelijkIsDroppedWhenTheSourceIgnoresTheFilter(t *testing.T) {
 }
 
 func TestOtherResidentsContactsAreDroppedWhenTheSourceIgnoresThePartijFilter(t *testing.T) {
-	srv, asked := ignoring(t, "hadBetrokkene__wasPartij__uuid") // every resident's contacts come back
+	srv, asked, _ := ignoring(t, "hadBetrokkene__wasPartij__uuid") // every resident's contacts come back
 	c, _ := newClient(t, srv.URL)
 	for _, bsn := range []string{fixtures.BSNSuzanne, fixtures.BSNOverdue, fixtures.BSNCRMOnly} {
 		t.Run("only the contacts of "+bsn, func(t *testing.T) {
@@ -421,15 +414,7 @@ func TestSeveralPartijenAreJoinedWithoutDuplicates(t *testing.T) {
 }
 
 func TestUnexpandedObjectsAreFetched(t *testing.T) {
-	f := newFake()
-	rec := &recorder{}
-	srv := httptest.NewServer(rec.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		q.Del("expand")
-		r.URL.RawQuery = q.Encode()
-		f.ServeHTTP(w, r)
-	})))
-	t.Cleanup(srv.Close)
+	srv, _, rec := ignoring(t, "expand")
 	c, _ := newClient(t, srv.URL)
 	suzanne := resident(t, fixtures.BSNSuzanne)
 	got, err := c.Contacts(t.Context(), klantinteracties.Query{BSN: fixtures.BSNSuzanne, IncludeVertrouwelijk: true})

@@ -5,19 +5,21 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/klantbeeld/klantbeeld/connectors/upstream"
 )
 
 // Every value that goes into a SOQL statement is one of the types below,
 // made only by a function that validates it, and is then written as a
 // string literal by quote. Nothing else is ever concatenated into a query.
 
-// bsn is a burgerservicenummer: exactly nine ASCII digits.
+// bsn is a burgerservicenummer: nine digits passing the 11-proef.
 type bsn string
 
 func newBSN(s string) (bsn, error) {
-	if len(s) != 9 || !allBytes(s, isDigit) {
+	if !upstream.ValidBSN(s) {
 		// Never echo the value: it is (meant to be) a BSN.
-		return "", fmt.Errorf("%w: BSN must be exactly 9 digits", ErrInvalidQuery)
+		return "", fmt.Errorf("%w: BSN must be 9 digits that pass the 11-proef", ErrInvalidQuery)
 	}
 	return bsn(s), nil
 }

@@ -492,6 +492,28 @@ func DecodeJSON(b []byte, out any) error {
 	return nil
 }
 
+// ValidBSN reports whether s is a burgerservicenummer: nine digits that
+// pass the 11-proef. Connectors check it before any request, the gateway
+// before anything else.
+func ValidBSN(s string) bool {
+	if len(s) != 9 || s == "000000000" {
+		return false
+	}
+	sum := 0
+	for i := range 9 {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return false
+		}
+		weight := 9 - i
+		if i == 8 {
+			weight = -1
+		}
+		sum += weight * int(c-'0')
+	}
+	return sum%11 == 0
+}
+
 type traceKey struct{}
 
 // WithTrace makes requests sent under ctx carry a W3C traceparent with

@@ -840,7 +840,9 @@ func TestDo_CallerCancelIsCanceledAndSparesTheBreaker(t *testing.T) {
 			var logs bytes.Buffer
 			cfg := fast(src.base)
 			cfg.BreakerFailures = 1
-			cfg.RetryWaitMin, cfg.RetryWaitMax = time.Minute, time.Minute
+			// A long wait that still fits in the 5 s timeout, so the retry
+			// is really waited for and the cancel lands during it.
+			cfg.RetryWaitMin, cfg.RetryWaitMax = 3*time.Second, 3*time.Second
 			cfg.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			c := newClient(t, cfg)
 
@@ -1470,5 +1472,27 @@ func TestClient_IsSafeForConcurrentUse(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		assert.NoError(t, err)
+	}
+}
+
+func TestValidBSN(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		bsn  string
+		want bool
+	}{
+		{"999993653", true},
+		{"999990007", true},
+		{"111222333", true},
+		{"999993654", false}, // fails the 11-proef
+		{"123456789", false},
+		{"000000000", false},
+		{"99999365", false},
+		{"9999936530", false},
+		{"99999365a", false},
+		{" 99999365", false},
+		{"", false},
+	} {
+		assert.Equal(t, tt.want, upstream.ValidBSN(tt.bsn), tt.bsn)
 	}
 }

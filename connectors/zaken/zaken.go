@@ -155,22 +155,6 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-var bsnPattern = regexp.MustCompile(`^[0-9]{9}$`)
-
-// validBSN checks the form and the 11-proef; the BSN itself never appears
-// in an error.
-func validBSN(bsn string) bool {
-	if !bsnPattern.MatchString(bsn) {
-		return false
-	}
-	sum := 0
-	for i := range 8 {
-		sum += int(bsn[i]-'0') * (9 - i)
-	}
-	sum -= int(bsn[8] - '0')
-	return sum%11 == 0
-}
-
 // Zaken lists the zaken the resident initiated, at most
 // q.MaxVertrouwelijkheid, each with its domain and current status, in the
 // order the source lists them. A resident the source does not know has no
@@ -181,7 +165,7 @@ func validBSN(bsn string) bool {
 // ErrBadResponse or ErrForeignLink (a link outside the configured base URLs,
 // which is never requested); context.Canceled.
 func (c *Client) Zaken(ctx context.Context, q Query) ([]Zaak, error) {
-	if !validBSN(q.BSN) {
+	if !upstream.ValidBSN(q.BSN) {
 		return nil, errors.New("zaken: invalid query: BSN must be 9 digits that pass the 11-proef")
 	}
 	maxLevel := Level(q.MaxVertrouwelijkheid)
