@@ -40,12 +40,12 @@ func newDemoSetup(dataDir, listen string, opts sources.Options) (*demoSetup, err
 	if now == nil {
 		now = time.Now
 	}
-	idp, err := newDemoIdP(demoIssuer, now)
-	if err != nil {
-		return nil, err
-	}
 	demoDir := filepath.Join(dataDir, "demo")
 	if err := os.MkdirAll(demoDir, 0o700); err != nil {
+		return nil, err
+	}
+	idp, err := newDemoIdP(demoIssuer, demoKeyFile(dataDir), now)
+	if err != nil {
 		return nil, err
 	}
 	jwks, err := idp.JWKS()
@@ -85,10 +85,17 @@ func newDemoSetup(dataDir, listen string, opts sources.Options) (*demoSetup, err
 	return &demoSetup{Sources: set, IdP: idp, Config: cfg}, nil
 }
 
+// demoKeyFile is where the demo identity provider keeps its signing key.
+func demoKeyFile(dataDir string) string { return filepath.Join(dataDir, "demo", "idp-key.pem") }
+
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
+	if len(args) > 0 && args[0] == "token" {
+		return runDemoToken(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", ":8080", "`address` of the gateway")
+	// Loopback only: the demo prints working tokens.
+	listen := fs.String("listen", "127.0.0.1:8080", "`address` of the gateway")
 	dataDir := fs.String("data", "data", "`folder` for the audit log, keys and the demo JWKS")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -153,5 +160,51 @@ func printDemo(w io.Writer, baseURL string, idp *demoIdP, dataDir string) error 
 		return err
 	}
 	fmt.Fprintf(w, "\nThe tokens are also in %s (source it in another shell). Try other residents: 999990068 (only Sociale Zaken records),\n999971104 (geheimhouding), 999970239 (deceased), 999990007 (unknown everywhere).\n\n", file)
+	return nil
+}
+
+// runDemoToken mints a token with the demo identity provider's key, for
+// trying other departments, roles and expiries against a running demo.
+func runDemoToken(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", "data", "the demo's data `folder` (its signing key is in demo/ there)")
+	sub := fs.String("sub", "", "subject (`user id`), required")
+	name := fs.String("name", "", "display `name`")
+	department := fs.String("department", "", "`department`, e.g. burgerzaken, sociale-zaken, kcc")
+	roles := fs.String("roles", "medewerker", "comma-separated `roles`: medewerker, auditor, privacy-officer")
+	organisation := fs.String("organisation", "", "`OIN` of another government (an organisation token)")
+	ttl := fs.Duration("ttl", demoTokenTTL, "how long the token is valid (`duration`)")
+	audience := fs.String("aud", demoAudience, "`audience`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*sub) == "" {
+		fmt.Fprintln(stderr, "demo token needs -sub")
+		return errUsage
+	}
+	if *ttl <= 0 {
+		fmt.Fprintln(stderr, "demo token: -ttl must be positive")
+		return errUsage
+	}
+	keyFile := demoKeyFile(*dataDir)
+	if _, err := os.Stat(keyFile); err != nil {
+		return fmt.Errorf("no demo signing key at %s: start `klantbeeld demo -data %s` once first", keyFile, *dataDir)
+	}
+	idp, err := newDemoIdP(demoIssuer, keyFile, time.Now)
+	if err != nil {
+		return err
+	}
+	u := demoUser{Sub: *sub, Name: *name, Department: *department, Organisation: *organisation}
+	for r := range strings.SplitSeq(*roles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			u.Roles = append(u.Roles, r)
+		}
+	}
+	tok, err := idp.Token(u, tokenOptions{TTL: *ttl, Audience: *audience})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
 	return nil
 }

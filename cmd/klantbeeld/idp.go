@@ -1,10 +1,17 @@
 package main
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -18,24 +25,36 @@ const (
 	demoAudience = "klantbeeld"
 )
 
-// demoIdP is the demo's identity provider: a key pair made at start, its
-// public half as a JWKS, and tokens for the demo users.
+// demoIdP is the demo's identity provider: a key pair kept in a file under
+// the demo's data folder (so printed tokens survive a restart), its public
+// half as a JWKS, and tokens for the demo users.
 type demoIdP struct {
 	key    jwk.Key
 	issuer string
 	now    func() time.Time
 }
 
-func newDemoIdP(issuer string, now func() time.Time) (*demoIdP, error) {
-	raw, err := rsa.GenerateKey(rand.Reader, 2048)
+// demoTokenTTL is how long the demo's tokens are valid by default: a
+// working day, well inside the gateway's maximum token lifetime.
+const demoTokenTTL = 8 * time.Hour
+
+// newDemoIdP loads the signing key from keyFile, or makes one there (mode
+// 0600) when it does not exist yet.
+func newDemoIdP(issuer, keyFile string, now func() time.Time) (*demoIdP, error) {
+	raw, err := loadOrCreateRSAKey(keyFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("demo identity provider key %s: %w", keyFile, err)
 	}
 	key, err := jwk.FromRaw(raw)
 	if err != nil {
 		return nil, err
 	}
-	kid := fmt.Sprintf("demo-%d", now().Unix())
+	// The kid follows from the key, so it is the same after a restart.
+	thumb, err := key.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	kid := "demo-" + base64.RawURLEncoding.EncodeToString(thumb)[:16]
 	if err := key.Set(jwk.KeyIDKey, kid); err != nil {
 		return nil, err
 	}
@@ -46,6 +65,52 @@ func newDemoIdP(issuer string, now func() time.Time) (*demoIdP, error) {
 		return nil, err
 	}
 	return &demoIdP{key: key, issuer: issuer, now: now}, nil
+}
+
+// loadOrCreateRSAKey reads a PKCS#8 PEM private key, or writes a new one.
+func loadOrCreateRSAKey(path string) (*rsa.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		block, _ := pem.Decode(b)
+		if block == nil {
+			return nil, errors.New("not a PEM file")
+		}
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		rk, ok := k.(*rsa.PrivateKey)
+		if !ok {
+			return nil, errors.New("not an RSA key")
+		}
+		return rk, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(rk)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return loadOrCreateRSAKey(path) // another demo made it first
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return rk, f.Close()
 }
 
 // JWKS is the public key set, as the gateway's auth.jwks_file wants it.
@@ -74,7 +139,7 @@ type tokenOptions struct {
 func (d *demoIdP) Token(u demoUser, o tokenOptions) (string, error) {
 	now := d.now()
 	if o.TTL == 0 {
-		o.TTL = 12 * time.Hour
+		o.TTL = demoTokenTTL
 	}
 	if o.Audience == "" {
 		o.Audience = demoAudience
@@ -87,10 +152,19 @@ func (d *demoIdP) Token(u demoUser, o tokenOptions) (string, error) {
 		Audience([]string{o.Audience}).
 		Subject(u.Sub).
 		IssuedAt(now).
-		NotBefore(now).
-		Claim("name", u.Name).
-		Claim("department", u.Department).
-		Claim("roles", u.Roles)
+		NotBefore(now)
+	if len(u.Roles) > 0 {
+		b = b.Claim("roles", u.Roles)
+	}
+	if u.Name != "" {
+		b = b.Claim("name", u.Name)
+	}
+	if u.Department != "" {
+		b = b.Claim("department", u.Department)
+	}
+	if u.Organisation != "" {
+		b = b.Claim("organisation", u.Organisation)
+	}
 	switch {
 	case o.NoExpiry:
 	case o.NotAfter != nil:
@@ -117,6 +191,8 @@ type demoUser struct {
 	Name       string
 	Department string
 	Roles      []string
+	// Organisation is the OIN of another government; empty for employees.
+	Organisation string
 	// Example request the demo prints for this user.
 	BSN     string
 	Purpose string

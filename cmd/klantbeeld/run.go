@@ -19,9 +19,11 @@ import (
 const usage = `klantbeeld: a purpose-bound resident view for a municipality
 
 Usage:
-  klantbeeld demo [-listen :8080] [-data ./data]
+  klantbeeld demo [-listen 127.0.0.1:8080] [-data ./data]
         fake source systems, a demo identity provider and the gateway, with
         ready-to-paste requests printed for each role
+  klantbeeld demo token -sub ID [-department D] [-roles R1,R2] [-ttl 8h] [-data ./data]
+        mint a token with the demo identity provider's key
   klantbeeld serve -config FILE
         the gateway with real sources (every key can be overridden by
         KLANTBEELD_<KEY_PATH>, e.g. KLANTBEELD_SOURCES_BRP_URL)
