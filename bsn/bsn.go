@@ -47,23 +47,32 @@ func Check(s string) error {
 
 // Redact replaces every run of exactly nine digits in s with Mask: the BSN a
 // request was about, and any other one a source echoed. Longer and shorter
-// digit runs (dates, counts, ids) are left alone.
+// digit runs (dates, counts, ids) are left alone. Text that may hold
+// escapes is read both ways: plainly, and with a percent-escape (%27) or a
+// JSON escape (\u0027) ending a run, so that an echoed query such as
+// inpBsn=%27999993653%27 is masked and so is 100%999993653.
 func Redact(s string) string {
-	if !hasNineDigits(s) {
+	return redact(redact(s, false), true)
+}
+
+func redact(s string, escapes bool) string {
+	if !nineDigits(s, escapes) {
 		return s
 	}
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); {
+		if n := escapeLen(s[i:], escapes); n > 0 {
+			b.WriteString(s[i : i+n])
+			i += n
+			continue
+		}
 		if !isDigit(s[i]) {
 			b.WriteByte(s[i])
 			i++
 			continue
 		}
-		j := i
-		for j < len(s) && isDigit(s[j]) {
-			j++
-		}
+		j := digitRun(s, i)
 		if j-i == 9 {
 			b.WriteString(Mask)
 		} else {
@@ -105,18 +114,53 @@ func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.cause }
 
 func hasNineDigits(s string) bool {
-	run := 0
-	for i := 0; i < len(s); i++ {
-		if isDigit(s[i]) {
-			run++
+	return nineDigits(s, false) || nineDigits(s, true)
+}
+
+// nineDigits reports whether s holds a run of exactly nine digits, with
+// escapes ending a run when escapes is set.
+func nineDigits(s string, escapes bool) bool {
+	for i := 0; i < len(s); {
+		if n := escapeLen(s[i:], escapes); n > 0 {
+			i += n
 			continue
 		}
-		if run == 9 {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		j := digitRun(s, i)
+		if j-i == 9 {
 			return true
 		}
-		run = 0
+		i = j
 	}
-	return run == 9
+	return false
 }
+
+// digitRun is the end of the run of digits starting at i; an escape ends it.
+func digitRun(s string, i int) int {
+	j := i
+	for j < len(s) && isDigit(s[j]) {
+		j++
+	}
+	return j
+}
+
+// escapeLen is the length of the percent-escape (%XX) or JSON escape
+// (\uXXXX) that s starts with, or 0; always 0 unless escapes is set.
+func escapeLen(s string, escapes bool) int {
+	switch {
+	case !escapes:
+		return 0
+	case len(s) >= 3 && s[0] == '%' && isHex(s[1]) && isHex(s[2]):
+		return 3
+	case len(s) >= 6 && s[0] == '\\' && s[1] == 'u' && isHex(s[2]) && isHex(s[3]) && isHex(s[4]) && isHex(s[5]):
+		return 6
+	}
+	return 0
+}
+
+func isHex(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

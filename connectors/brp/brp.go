@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/klantbeeld/klantbeeld/bsn"
 	"github.com/klantbeeld/klantbeeld/connectors/upstream"
 )
 
@@ -46,24 +47,25 @@ type Client struct {
 // sourceName names the source in upstream errors and logs.
 const sourceName = "brp"
 
-// New checks cfg; an error names the setting that is missing or wrong.
+// New checks cfg; an error names the Config field that is missing or wrong
+// (Config.URL, Config.APIKey).
 func New(cfg Config) (*Client, error) {
 	if cfg.URL == "" {
-		return nil, errors.New("brp: config: URL is empty")
+		return nil, errors.New("brp: Config.URL is empty")
 	}
 	if cfg.APIKey == "" {
-		return nil, errors.New("brp: config: APIKey is empty")
+		return nil, errors.New("brp: Config.APIKey is empty")
 	}
 	base, err := upstream.ParseBaseURL(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("brp: config: URL: %w", err)
+		return nil, fmt.Errorf("brp: Config.URL: %w", err)
 	}
 	hc := cfg.HTTP
 	hc.Name = sourceName
 	hc.BaseURLs = []string{base.String()}
 	up, err := upstream.New(hc)
 	if err != nil {
-		return nil, fmt.Errorf("brp: config: %w", err)
+		return nil, fmt.Errorf("brp: Config.HTTP: %w", err)
 	}
 	return &Client{personen: base.String() + "/personen", apiKey: cfg.APIKey, up: up}, nil
 }
@@ -96,23 +98,33 @@ type answer struct {
 	Personen []json.RawMessage `json:"personen"`
 }
 
-// Person asks the BRP for the person with burgerservicenummer bsn and the
-// given fields (paths like "naam" or "verblijfplaats.verblijfadres.postcode").
+// Person asks the BRP for the person with the given burgerservicenummer and
+// fields (paths like "naam" or "verblijfplaats.verblijfadres.postcode").
 //
 // It returns (nil, nil) when the BRP does not know the BSN. Errors:
-// ErrFields (no request made); an error for a bsn that is not nine digits passing the 11-proef
-// (no request made); upstream.ErrRejected for a 4xx, with the BRP's
-// invalidParams for a 400; upstream.ErrUnavailable, ErrTimeout,
-// ErrCircuitOpen; upstream.ErrBadResponse for an answer that is not a
-// RaadpleegMetBurgerservicenummer answer about at most this one person.
-func (c *Client) Person(ctx context.Context, bsn string, fields []string) (*Person, error) {
-	if !upstream.ValidBSN(bsn) {
-		return nil, errors.New("brp: burgerservicenummer must be 9 digits that pass the 11-proef")
+// ErrFields (no request made); bsn.ErrInvalid for a burgerservicenummer
+// that is not nine digits passing the 11-proef (no request made);
+// upstream.ErrRejected for a 4xx, with the BRP's invalidParams for a 400;
+// upstream.ErrUnavailable, ErrTimeout, ErrCircuitOpen;
+// upstream.ErrBadResponse for an answer that is not a
+// RaadpleegMetBurgerservicenummer answer about at most this one person. No
+// error holds a BSN.
+func (c *Client) Person(ctx context.Context, burgerservicenummer string, fields []string) (*Person, error) {
+	p, err := c.person(ctx, burgerservicenummer, fields)
+	if err != nil {
+		return nil, bsn.RedactError(err)
+	}
+	return p, nil
+}
+
+func (c *Client) person(ctx context.Context, burgerservicenummer string, fields []string) (*Person, error) {
+	if err := bsn.Check(burgerservicenummer); err != nil {
+		return nil, fmt.Errorf("brp: %w", err)
 	}
 	if err := checkFields(fields); err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(query{Type: queryType, Burgerservicenummer: []string{bsn}, Fields: fields})
+	body, err := json.Marshal(query{Type: queryType, Burgerservicenummer: []string{burgerservicenummer}, Fields: fields})
 	if err != nil {
 		return nil, fmt.Errorf("brp: encoding the query: %w", err)
 	}
@@ -131,13 +143,13 @@ func (c *Client) Person(ctx context.Context, bsn string, fields []string) (*Pers
 		Idempotent: true, // a read, though it is a POST
 	}, &ans)
 	if err != nil {
-		return nil, rejection(err, bsn)
+		return nil, rejection(err)
 	}
-	return personFrom(ans, bsn)
+	return personFrom(ans, burgerservicenummer)
 }
 
 // personFrom checks that the answer is about the asked person.
-func personFrom(ans answer, bsn string) (*Person, error) {
+func personFrom(ans answer, burgerservicenummer string) (*Person, error) {
 	if ans.Type != queryType {
 		return nil, badResponse("answer type is not %s", queryType)
 	}
@@ -152,7 +164,7 @@ func personFrom(ans answer, bsn string) (*Person, error) {
 	if err := json.Unmarshal(ans.Personen[0], &data); err != nil || data == nil {
 		return nil, badResponse("person is not an object")
 	}
-	if got, ok := data["burgerservicenummer"]; ok && got != bsn {
+	if got, ok := data["burgerservicenummer"]; ok && got != burgerservicenummer {
 		return nil, badResponse("the person has another burgerservicenummer")
 	}
 	p := &Person{Data: data}
@@ -179,8 +191,9 @@ func badResponse(format string, args ...any) error {
 }
 
 // rejection adds the BRP's invalidParams to the error of a 400, so that a
-// refused field is named; bsn is scrubbed should the BRP quote it.
-func rejection(err error, bsn string) error {
+// refused field is named. Should the BRP quote a BSN, the kept body already
+// has it masked, and Person redacts the message again.
+func rejection(err error) error {
 	se, ok := errors.AsType[*upstream.StatusError](err)
 	if !ok || se.Status != http.StatusBadRequest {
 		return err
@@ -203,7 +216,6 @@ func rejection(err error, bsn string) error {
 	if len(summary) > 500 {
 		summary = summary[:500] + "…"
 	}
-	summary = strings.ReplaceAll(summary, bsn, "[bsn]")
 	return fmt.Errorf("%w: %s", err, summary)
 }
 

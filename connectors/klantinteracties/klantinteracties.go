@@ -7,12 +7,11 @@
 // All HTTP goes through connectors/upstream: one budget per call, retried
 // idempotent reads, a circuit breaker, and next links followed only under the
 // configured URL. Errors match the upstream sentinels (errors.Is) plus
-// ErrInvalidBSN, and never contain the BSN, which the API takes in a query
+// bsn.ErrInvalid, and never contain a BSN, which the API takes in a query
 // string.
 package klantinteracties
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,14 +21,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klantbeeld/klantbeeld/bsn"
 	"github.com/klantbeeld/klantbeeld/connectors/upstream"
 )
 
 // name is the source's name in errors and logs.
 const name = "klantinteracties"
-
-// ErrInvalidBSN: the query's BSN is not 9 digits passing the 11-proef. No request was sent.
-var ErrInvalidBSN = errors.New("klantinteracties: BSN must be 9 digits that pass the 11-proef")
 
 // Config configures a Client.
 type Config struct {
@@ -51,21 +48,22 @@ type Client struct {
 	token string
 }
 
-// New checks cfg; its errors name the offending key.
+// New checks cfg; its errors name the Config field at fault (Config.URL,
+// Config.Token).
 func New(cfg Config) (*Client, error) {
 	base, err := upstream.ParseBaseURL(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("klantinteracties: config url: %w", err)
+		return nil, fmt.Errorf("klantinteracties: Config.URL: %w", err)
 	}
 	if strings.TrimSpace(cfg.Token) == "" || strings.ContainsAny(cfg.Token, " \t\r\n") {
-		return nil, errors.New("klantinteracties: config token: want a non-empty token without spaces")
+		return nil, errors.New("klantinteracties: Config.Token: want a non-empty token without spaces")
 	}
 	hc := cfg.HTTP
 	hc.Name = name
 	hc.BaseURLs = []string{base.String()}
 	u, err := upstream.New(hc)
 	if err != nil {
-		return nil, fmt.Errorf("klantinteracties: config http: %w", err)
+		return nil, fmt.Errorf("klantinteracties: Config.HTTP: %w", err)
 	}
 	return &Client{http: u, base: base.String(), token: cfg.Token}, nil
 }
@@ -99,21 +97,21 @@ type Taak struct{ UUID, GevraagdeHandeling, Status string }
 // It returns nil, nil when no partij has the BSN, and an empty, non-nil
 // slice for a partij without (permitted) contacts.
 //
-// Errors: ErrInvalidBSN before any request; otherwise errors matching
+// Errors: bsn.ErrInvalid before any request; otherwise errors matching
 // upstream.ErrRejected (4xx, e.g. a wrong token), ErrUnavailable,
 // ErrTimeout, ErrCircuitOpen, ErrBadResponse (not JSON, a field missing or
 // malformed, a zaak reference that is no UUID, a next link loop) and
 // ErrForeignLink (a link outside URL, never requested), or the context's
-// error.
+// error. No error holds a BSN.
 func (c *Client) Contacts(ctx context.Context, q Query) ([]Contact, error) {
-	if !upstream.ValidBSN(q.BSN) {
-		return nil, ErrInvalidBSN
+	if err := bsn.Check(q.BSN); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	ctx, cancel := c.http.Bound(ctx)
 	defer cancel()
 	out, err := c.contacts(ctx, q)
 	if err != nil {
-		return nil, redact(err, q.BSN)
+		return nil, bsn.RedactError(err)
 	}
 	return out, nil
 }
@@ -167,16 +165,16 @@ func (c *Client) contacts(ctx context.Context, q Query) ([]Contact, error) {
 	return out, nil
 }
 
-// partijen are the UUIDs of the partijen identified by bsn. A partij the
-// source returns without that BSN among its identificatoren is ignored: a
-// source that ignored the filter would otherwise hand out someone else's
-// contacts.
-func (c *Client) partijen(ctx context.Context, bsn string) ([]string, error) {
+// partijen are the UUIDs of the partijen identified by burgerservicenummer.
+// A partij the source returns without that BSN among its identificatoren is
+// ignored: a source that ignored the filter would otherwise hand out someone
+// else's contacts.
+func (c *Client) partijen(ctx context.Context, burgerservicenummer string) ([]string, error) {
 	v := url.Values{
 		"partijIdentificator__codeObjecttype":    {"natuurlijk_persoon"},
 		"partijIdentificator__codeSoortObjectId": {"bsn"},
 		"partijIdentificator__codeRegister":      {"brp"},
-		"partijIdentificator__objectId":          {bsn},
+		"partijIdentificator__objectId":          {burgerservicenummer},
 		"pageSize":                               {"100"},
 	}
 	var out []string
@@ -186,7 +184,7 @@ func (c *Client) partijen(ctx context.Context, bsn string) ([]string, error) {
 		}
 		for _, id := range p.PartijIdentificatoren {
 			pi := id.PartijIdentificator
-			if strings.EqualFold(pi.CodeSoortObjectID, "bsn") && pi.ObjectID == bsn && !slices.Contains(out, p.UUID) {
+			if strings.EqualFold(pi.CodeSoortObjectID, "bsn") && pi.ObjectID == burgerservicenummer && !slices.Contains(out, p.UUID) {
 				out = append(out, p.UUID)
 				break
 			}
@@ -308,111 +306,32 @@ func zaakUUID(id *objectidentificatorJSON) (string, bool, error) {
 		v = v[strings.LastIndex(strings.TrimRight(v, "/"), "/")+1:]
 		v = strings.TrimRight(v, "/")
 	}
-	if !isUUID(v) {
+	if !upstream.IsUUID(v) {
 		return "", false, errors.New("zaak objectId is no UUID or zaak URL")
 	}
 	return strings.ToLower(v), true, nil
 }
 
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if r != '-' {
-				return false
-			}
-		case '0' <= r && r <= '9', 'a' <= r && r <= 'f', 'A' <= r && r <= 'F':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// maxPages bounds one listing; a source that links on forever is broken.
-const maxPages = 1000
-
 // pages reads a paginated list from first, following next links, and calls
 // each for every result.
 func pages[T any](ctx context.Context, c *Client, first string, each func(T) error) error {
-	seen := map[string]bool{}
-	for next := first; next != ""; {
-		if seen[next] || len(seen) == maxPages {
-			return fmt.Errorf("%s: %w: next links do not end", name, upstream.ErrBadResponse)
-		}
-		seen[next] = true
-		var p pageJSON[T]
-		if err := c.get(ctx, next, &p); err != nil {
-			return err
-		}
-		if p.Results == nil {
-			return fmt.Errorf("%s: %w: list without results", name, upstream.ErrBadResponse)
-		}
-		for _, r := range *p.Results {
-			if err := each(r); err != nil {
-				return err
-			}
-		}
-		next = ""
-		if p.Next != nil {
-			next = *p.Next
-		}
-	}
-	return nil
+	return upstream.Pages(ctx, c.http, first,
+		func(ctx context.Context, link string, page *upstream.ListPage[T]) error {
+			return c.get(ctx, link, page)
+		},
+		each, upstream.PageOptions{})
 }
 
-// get reads one JSON resource; link must lie under the configured URL.
+// get reads one JSON resource; link must lie under the configured URL
+// (upstream checks it before anything is sent).
 func (c *Client) get(ctx context.Context, link string, out any) error {
-	target, err := c.http.Follow(link)
-	if err != nil {
-		return err
-	}
-	h := http.Header{}
-	h.Set("Authorization", "Token "+c.token)
-	h.Set("Accept", "application/json")
-	_, err = c.http.JSON(ctx, upstream.Request{Method: http.MethodGet, URL: target, Header: h, Idempotent: true}, out)
+	h := http.Header{"Authorization": {"Token " + c.token}, "Accept": {"application/json"}}
+	_, err := c.http.JSON(ctx, upstream.Request{Method: http.MethodGet, URL: link, Header: h, Idempotent: true}, out)
 	return err
 }
 
-// redact keeps the BSN out of an error that would carry it (a link or a
-// value echoed from the source, in the message or in a kept error answer):
-// the message is masked and only the classification survives.
-func redact(err error, bsn string) error {
-	msg := err.Error()
-	se, isStatus := errors.AsType[*upstream.StatusError](err)
-	if !strings.Contains(msg, bsn) && !(isStatus && bytes.Contains(se.Body, []byte(bsn))) {
-		return err
-	}
-	msg = strings.ReplaceAll(msg, bsn, "*********")
-	for _, s := range []error{
-		upstream.ErrTimeout, upstream.ErrCircuitOpen, upstream.ErrBadResponse, upstream.ErrForeignLink,
-		upstream.ErrRejected, upstream.ErrUnavailable, context.Canceled, context.DeadlineExceeded,
-	} {
-		if errors.Is(err, s) {
-			return &redacted{msg: msg, kind: s}
-		}
-	}
-	return &redacted{msg: msg}
-}
-
-type redacted struct {
-	msg  string
-	kind error
-}
-
-func (e *redacted) Error() string { return e.msg }
-func (e *redacted) Unwrap() error { return e.kind }
-
 // JSON shapes read from the API: only the fields used. Pointers tell a
 // missing field from a zero value where that matters.
-
-type pageJSON[T any] struct {
-	Next    *string `json:"next"`
-	Results *[]T    `json:"results"`
-}
 
 type fkJSON struct {
 	UUID string `json:"uuid"`

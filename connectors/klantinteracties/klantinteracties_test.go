@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/klantbeeld/klantbeeld/bsn"
 	"github.com/klantbeeld/klantbeeld/connectors/klantinteracties"
 	"github.com/klantbeeld/klantbeeld/connectors/upstream"
 	"github.com/klantbeeld/klantbeeld/fixtures"
@@ -458,7 +459,7 @@ func TestZaakReferences(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	bsn := fixtures.BSNSuzanne
+	suzanne := fixtures.BSNSuzanne
 	plaats := regexp.MustCompile(`"plaatsgevondenOp":"[^"]*"`)
 	tests := []struct {
 		name string
@@ -472,83 +473,83 @@ func TestErrors(t *testing.T) {
 		{"wrong token is rejected", func(t *testing.T) (string, func() int64) {
 			srv, _ := startFake(t)
 			return srv.URL(), nil
-		}, func(c *klantinteracties.Config) { c.Token = "wrong" }, bsn, upstream.ErrRejected},
+		}, func(c *klantinteracties.Config) { c.Token = "wrong" }, suzanne, upstream.ErrRejected},
 		{"500 is unavailable", func(t *testing.T) (string, func() int64) {
 			srv, _ := startFake(t)
 			srv.SetFault(fixtures.Fault{Status: http.StatusInternalServerError})
 			return srv.URL(), nil
-		}, nil, bsn, upstream.ErrUnavailable},
+		}, nil, suzanne, upstream.ErrUnavailable},
 		{"a slow source times out", func(t *testing.T) (string, func() int64) {
 			srv, _ := startFake(t)
 			srv.SetFault(fixtures.Fault{Delay: 5 * time.Second})
 			return srv.URL(), nil
-		}, func(c *klantinteracties.Config) { c.HTTP.Timeout = 200 * time.Millisecond }, bsn, upstream.ErrTimeout},
+		}, func(c *klantinteracties.Config) { c.HTTP.Timeout = 200 * time.Millisecond }, suzanne, upstream.ErrTimeout},
 		{"garbage is a bad response", func(t *testing.T) (string, func() int64) {
 			srv, _ := startFake(t)
 			srv.SetFault(fixtures.Fault{Garbage: true})
 			return srv.URL(), nil
-		}, nil, bsn, upstream.ErrBadResponse},
+		}, nil, suzanne, upstream.ErrBadResponse},
 		{"a dropped connection is unavailable", func(t *testing.T) (string, func() int64) {
 			srv, _ := startFake(t)
 			srv.SetFault(fixtures.Fault{Drop: true})
 			return srv.URL(), nil
-		}, nil, bsn, upstream.ErrUnavailable},
+		}, nil, suzanne, upstream.ErrUnavailable},
 		{"a closed source is unavailable", func(t *testing.T) (string, func() int64) {
 			srv, _ := startFake(t)
 			root := srv.URL()
 			require.NoError(t, srv.Close())
 			return root, nil
-		}, nil, bsn, upstream.ErrUnavailable},
+		}, nil, suzanne, upstream.ErrUnavailable},
 		{"an unparsable plaatsgevondenOp is a bad response", func(t *testing.T) (string, func() int64) {
 			srv, _ := rewrite(t, func(_ *http.Request, body []byte) []byte {
 				return plaats.ReplaceAll(body, []byte(`"plaatsgevondenOp":"vorige week dinsdag"`))
 			})
 			return srv.URL, nil
-		}, nil, bsn, upstream.ErrBadResponse},
+		}, nil, suzanne, upstream.ErrBadResponse},
 		{"a missing plaatsgevondenOp is a bad response", func(t *testing.T) (string, func() int64) {
 			srv, _ := rewrite(t, func(_ *http.Request, body []byte) []byte {
 				return plaats.ReplaceAll(body, []byte(`"plaatsgevondenOp":null`))
 			})
 			return srv.URL, nil
-		}, nil, bsn, upstream.ErrBadResponse},
+		}, nil, suzanne, upstream.ErrBadResponse},
 		{"a missing vertrouwelijk is a bad response", func(t *testing.T) (string, func() int64) {
 			srv, _ := rewrite(t, func(_ *http.Request, body []byte) []byte {
 				body = bytes.ReplaceAll(body, []byte(`"vertrouwelijk":false,`), nil)
 				return bytes.ReplaceAll(body, []byte(`"vertrouwelijk":true,`), nil)
 			})
 			return srv.URL, nil
-		}, nil, bsn, upstream.ErrBadResponse},
+		}, nil, suzanne, upstream.ErrBadResponse},
 		{"a list without results is a bad response", func(t *testing.T) (string, func() int64) {
 			srv, _ := rewrite(t, func(_ *http.Request, _ []byte) []byte { return []byte(`{"count":0,"next":null}`) })
 			return srv.URL, nil
-		}, nil, bsn, upstream.ErrBadResponse},
+		}, nil, suzanne, upstream.ErrBadResponse},
 		{"a next link to itself is a bad response", func(t *testing.T) (string, func() int64) {
 			srv, _ := rewrite(t, func(r *http.Request, body []byte) []byte {
 				self := "http://" + r.Host + r.URL.RequestURI()
 				return regexp.MustCompile(`"next":(null|"[^"]*")`).ReplaceAll(body, []byte(`"next":"`+self+`"`))
 			})
 			return srv.URL, nil
-		}, nil, bsn, upstream.ErrBadResponse},
+		}, nil, suzanne, upstream.ErrBadResponse},
 		{"a next link to another host is foreign and never requested", func(t *testing.T) (string, func() int64) {
 			other, count := counter(t)
 			srv, _ := rewrite(t, func(_ *http.Request, body []byte) []byte {
-				return bytes.Replace(body, []byte(`"next":null`), []byte(`"next":"`+other+fake.BasePath+`/partijen?page=2&partijIdentificator__objectId=`+bsn+`"`), 1)
+				return bytes.Replace(body, []byte(`"next":null`), []byte(`"next":"`+other+fake.BasePath+`/partijen?page=2&partijIdentificator__objectId=`+suzanne+`"`), 1)
 			})
 			return srv.URL, count
-		}, nil, bsn, upstream.ErrForeignLink},
+		}, nil, suzanne, upstream.ErrForeignLink},
 		{"a foreign link with the BSN in its path is reported without it", func(t *testing.T) (string, func() int64) {
 			other, count := counter(t)
 			srv, _ := rewrite(t, func(_ *http.Request, body []byte) []byte {
-				return bytes.Replace(body, []byte(`"next":null`), []byte(`"next":"`+other+`/personen/`+bsn+`"`), 1)
+				return bytes.Replace(body, []byte(`"next":null`), []byte(`"next":"`+other+`/personen/`+suzanne+`"`), 1)
 			})
 			return srv.URL, count
-		}, nil, bsn, upstream.ErrForeignLink},
+		}, nil, suzanne, upstream.ErrForeignLink},
 		{"a next link outside the API root is foreign", func(t *testing.T) (string, func() int64) {
 			srv, rec := rewrite(t, func(r *http.Request, body []byte) []byte {
 				return bytes.Replace(body, []byte(`"next":null`), []byte(`"next":"http://`+r.Host+`/admin/partijen?page=2"`), 1)
 			})
 			return srv.URL, func() int64 { return rec.count("/admin/") }
-		}, nil, bsn, upstream.ErrForeignLink},
+		}, nil, suzanne, upstream.ErrForeignLink},
 		{"an error answer that echoes the BSN is kept out of the error", func(t *testing.T) (string, func() int64) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/problem+json")
@@ -557,7 +558,7 @@ func TestErrors(t *testing.T) {
 			}))
 			t.Cleanup(srv.Close)
 			return srv.URL, nil
-		}, nil, bsn, upstream.ErrRejected},
+		}, nil, suzanne, upstream.ErrRejected},
 		{"an onderwerpobject neither expanded nor linked is a bad response", func(t *testing.T) (string, func() int64) {
 			srv, _ := rewrite(t, func(r *http.Request, body []byte) []byte {
 				if r.URL.Path != fake.BasePath+"/klantcontacten" {
@@ -578,15 +579,15 @@ func TestErrors(t *testing.T) {
 				return out
 			})
 			return srv.URL, nil
-		}, nil, bsn, upstream.ErrBadResponse},
+		}, nil, suzanne, upstream.ErrBadResponse},
 		{"a BSN of 8 digits is refused before any request", func(t *testing.T) (string, func() int64) {
 			srv, _ := startFake(t)
 			return srv.URL(), srv.Requests
-		}, nil, "99999365", klantinteracties.ErrInvalidBSN},
+		}, nil, "99999365", bsn.ErrInvalid},
 		{"a BSN with letters is refused before any request", func(t *testing.T) (string, func() int64) {
 			srv, _ := startFake(t)
 			return srv.URL(), srv.Requests
-		}, nil, "99999365a", klantinteracties.ErrInvalidBSN},
+		}, nil, "99999365a", bsn.ErrInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -670,17 +671,17 @@ func TestNewNamesTheBadKey(t *testing.T) {
 		cfg  klantinteracties.Config
 		key  string
 	}{
-		{"no URL", klantinteracties.Config{Token: token}, "url"},
-		{"a relative URL", klantinteracties.Config{URL: "/klantinteracties/api/v1", Token: token}, "url"},
-		{"a URL with a query", klantinteracties.Config{URL: "https://openklant.example/klantinteracties/api/v1?x=1", Token: token}, "url"},
-		{"no token", klantinteracties.Config{URL: "https://openklant.example/klantinteracties/api/v1"}, "token"},
-		{"a token with a space", klantinteracties.Config{URL: "https://openklant.example/klantinteracties/api/v1", Token: "a b"}, "token"},
+		{"no URL", klantinteracties.Config{Token: token}, "URL"},
+		{"a relative URL", klantinteracties.Config{URL: "/klantinteracties/api/v1", Token: token}, "URL"},
+		{"a URL with a query", klantinteracties.Config{URL: "https://openklant.example/klantinteracties/api/v1?x=1", Token: token}, "URL"},
+		{"no token", klantinteracties.Config{URL: "https://openklant.example/klantinteracties/api/v1"}, "Token"},
+		{"a token with a space", klantinteracties.Config{URL: "https://openklant.example/klantinteracties/api/v1", Token: "a b"}, "Token"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name+" is refused", func(t *testing.T) {
+		t.Run(tc.name+" is refused naming the Go field", func(t *testing.T) {
 			_, err := klantinteracties.New(tc.cfg)
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), "config "+tc.key)
+			assert.True(t, strings.HasPrefix(err.Error(), "klantinteracties: Config."+tc.key+": "), "got %q", err)
 		})
 	}
 	t.Run("a trailing slash is accepted", func(t *testing.T) {

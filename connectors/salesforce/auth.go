@@ -120,7 +120,7 @@ func (c *Client) requestToken(ctx context.Context) (string, error) {
 	})
 	if err != nil {
 		if se, ok := errors.AsType[*upstream.StatusError](err); ok {
-			return "", newAPIError(se, redactor(""))
+			return "", newAPIError(se)
 		}
 		return "", err
 	}

@@ -10,7 +10,8 @@
 // domain and subtype happens in the query, so records a purpose may not see
 // never leave Salesforce. Errors and logs never hold the BSN: it only
 // travels in the query string, which package upstream never logs or puts
-// in an error, and error messages from Salesforce are redacted.
+// in an error, and every error is redacted with package bsn, including the
+// messages Salesforce echoes the query in.
 package salesforce
 
 import (
@@ -25,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klantbeeld/klantbeeld/bsn"
 	"github.com/klantbeeld/klantbeeld/connectors/upstream"
 )
 
@@ -37,6 +39,7 @@ var (
 	// resets, it did not refuse this request as such.
 	ErrRequestLimit = errors.New("salesforce: request limit exceeded")
 	// ErrInvalidQuery: a Query value failed validation; nothing was sent.
+	// For the BSN the error also matches bsn.ErrInvalid.
 	ErrInvalidQuery = errors.New("salesforce: invalid query")
 	// ErrAmbiguousContact: more than one Contact has the BSN. The profile
 	// is refused rather than merged, since one of them is someone else's
@@ -83,32 +86,33 @@ type Client struct {
 	tokens   tokenSource
 }
 
-// New checks cfg and returns a client. It sends nothing.
+// New checks cfg and returns a client. It sends nothing. Its errors name
+// the Config field at fault (Config.URL, Config.ConsumerKey, ...).
 func New(cfg Config) (*Client, error) {
 	instance, err := upstream.ParseBaseURL(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("salesforce: url: %w", err)
+		return nil, fmt.Errorf("salesforce: Config.URL: %w", err)
 	}
 	login, err := upstream.ParseBaseURL(cfg.LoginURL)
 	if err != nil {
-		return nil, fmt.Errorf("salesforce: login_url: %w", err)
+		return nil, fmt.Errorf("salesforce: Config.LoginURL: %w", err)
 	}
 	switch {
 	case cfg.ConsumerKey == "":
-		return nil, errors.New("salesforce: consumer_key is empty")
+		return nil, errors.New("salesforce: Config.ConsumerKey is empty")
 	case cfg.Username == "":
-		return nil, errors.New("salesforce: username is empty")
+		return nil, errors.New("salesforce: Config.Username is empty")
 	case cfg.PrivateKey == nil:
-		return nil, errors.New("salesforce: private key is missing")
+		return nil, errors.New("salesforce: Config.PrivateKey is nil")
 	}
 	if err := checkRSAKey(cfg.PrivateKey); err != nil {
-		return nil, fmt.Errorf("salesforce: private key: %w", err)
+		return nil, fmt.Errorf("salesforce: Config.PrivateKey: %w", err)
 	}
 	if cfg.APIVersion == "" {
 		cfg.APIVersion = DefaultAPIVersion
 	}
 	if !validAPIVersion(cfg.APIVersion) {
-		return nil, fmt.Errorf("salesforce: api version %q: want the form v60.0", cfg.APIVersion)
+		return nil, fmt.Errorf("salesforce: Config.APIVersion %q: want the form v60.0", cfg.APIVersion)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -117,7 +121,7 @@ func New(cfg Config) (*Client, error) {
 	cfg.HTTP.BaseURLs = []string{instance.String(), login.String()}
 	h, err := upstream.New(cfg.HTTP)
 	if err != nil {
-		return nil, fmt.Errorf("salesforce: %w", err)
+		return nil, fmt.Errorf("salesforce: Config.HTTP: %w", err)
 	}
 	c := &Client{
 		http:     h,
@@ -185,8 +189,16 @@ const maxCaseIDsPerQuery = 200
 // ErrRequestLimit; *APIError for an error answer of Salesforce (matching
 // upstream.ErrRejected for a 4xx, upstream.ErrUnavailable for a 5xx); and
 // the errors of package upstream (ErrTimeout, ErrUnavailable,
-// ErrCircuitOpen, ErrBadResponse, ErrForeignLink).
+// ErrCircuitOpen, ErrBadResponse, ErrForeignLink). No error holds a BSN.
 func (c *Client) Profile(ctx context.Context, q Query) (*Profile, error) {
+	p, err := c.profile(ctx, q)
+	if err != nil {
+		return nil, bsn.RedactError(err)
+	}
+	return p, nil
+}
+
+func (c *Client) profile(ctx context.Context, q Query) (*Profile, error) {
 	b, err := newBSN(q.BSN)
 	if err != nil {
 		return nil, err
@@ -216,13 +228,12 @@ func (c *Client) Profile(ctx context.Context, q Query) (*Profile, error) {
 
 	ctx, cancel := c.http.Bound(ctx)
 	defer cancel()
-	redact := redactor(string(b))
 
 	soql, err := contactSOQL(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidQuery, err)
 	}
-	contacts, err := queryAll[contactRecord](ctx, c, soql, redact)
+	contacts, err := queryAll[contactRecord](ctx, c, soql)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +255,7 @@ func (c *Client) Profile(ctx context.Context, q Query) (*Profile, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidQuery, err)
 		}
-		records, err := queryAll[caseRecord](ctx, c, soql, redact)
+		records, err := queryAll[caseRecord](ctx, c, soql)
 		if err != nil {
 			return nil, err
 		}
@@ -272,7 +283,7 @@ func (c *Client) Profile(ctx context.Context, q Query) (*Profile, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidQuery, err)
 		}
-		records, err := queryAll[taskRecord](ctx, c, soql, redact)
+		records, err := queryAll[taskRecord](ctx, c, soql)
 		if err != nil {
 			return nil, err
 		}
@@ -418,42 +429,38 @@ type queryPage[T any] struct {
 	Records        []T    `json:"records"`
 }
 
-// maxPages stops a source that never says done.
-const maxPages = 1000
+// Contents reads the page as upstream.Pages asks: nextRecordsUrl, a path
+// under the instance URL, until the answer says done.
+func (p queryPage[T]) Contents() ([]T, string, error) {
+	switch {
+	case p.Done:
+		return p.Records, "", nil
+	case p.NextRecordsURL == "":
+		return nil, "", fmt.Errorf("%w: query answer neither done nor with nextRecordsUrl", upstream.ErrBadResponse)
+	}
+	return p.Records, p.NextRecordsURL, nil
+}
 
 // queryAll runs soql and follows nextRecordsUrl to the last page.
-func queryAll[T any](ctx context.Context, c *Client, soql string, redact func(string) string) ([]T, error) {
-	target := c.queryURL + "?" + url.Values{"q": {soql}}.Encode()
+func queryAll[T any](ctx context.Context, c *Client, soql string) ([]T, error) {
 	var all []T
-	seen := map[string]bool{}
-	for range maxPages {
-		var page queryPage[T]
-		if err := c.get(ctx, target, &page, redact); err != nil {
-			return nil, err
-		}
-		all = append(all, page.Records...)
-		if page.Done {
-			return all, nil
-		}
-		if page.NextRecordsURL == "" {
-			return nil, badResponse("query answer neither done nor with nextRecordsUrl")
-		}
-		next, err := c.http.Follow(page.NextRecordsURL)
-		if err != nil {
-			return nil, err
-		}
-		if seen[next] {
-			return nil, badResponse("nextRecordsUrl repeats an earlier page")
-		}
-		seen[next] = true
-		target = next
+	err := upstream.Pages(ctx, c.http, c.queryURL+"?"+url.Values{"q": {soql}}.Encode(),
+		func(ctx context.Context, link string, page *queryPage[T]) error { return c.get(ctx, link, page) },
+		func(r T) error {
+			all = append(all, r)
+			return nil
+		},
+		upstream.PageOptions{},
+	)
+	if err != nil {
+		return nil, err
 	}
-	return nil, badResponse("query answer has more than %d pages", maxPages)
+	return all, nil
 }
 
 // get sends an authenticated GET and decodes the answer into out. On 401
 // INVALID_SESSION_ID it gets a new token once and tries again.
-func (c *Client) get(ctx context.Context, target string, out any, redact func(string) string) error {
+func (c *Client) get(ctx context.Context, target string, out any) error {
 	for attempt := 0; ; attempt++ {
 		token, gen, err := c.tokens.get(ctx)
 		if err != nil {
@@ -473,7 +480,7 @@ func (c *Client) get(ctx context.Context, target string, out any, redact func(st
 			if !ok {
 				return err
 			}
-			apiErr := newAPIError(se, redact)
+			apiErr := newAPIError(se)
 			if se.Status == http.StatusUnauthorized && apiErr.Code == "INVALID_SESSION_ID" && attempt == 0 {
 				c.tokens.invalidate(gen)
 				continue
@@ -490,8 +497,9 @@ func (c *Client) get(ctx context.Context, target string, out any, redact func(st
 
 // APIError is an error answer of Salesforce: the first element of the REST
 // API's error array [{"message","errorCode","fields"}], or the token
-// endpoint's {"error","error_description"}. Message is redacted: Salesforce
-// echoes the query in it, and the query holds the BSN.
+// endpoint's {"error","error_description"}. Code, Message and Fields are
+// cleaned (see cleanMessage): Salesforce echoes the query in its messages,
+// and the query holds the BSN.
 //
 // It matches ErrRequestLimit and upstream.ErrUnavailable for
 // REQUEST_LIMIT_EXCEEDED, and otherwise what its *upstream.StatusError
@@ -528,7 +536,7 @@ func (e *APIError) Unwrap() []error {
 
 // newAPIError reads the error body of se; a body it cannot read leaves
 // Code and Message empty.
-func newAPIError(se *upstream.StatusError, redact func(string) string) *APIError {
+func newAPIError(se *upstream.StatusError) *APIError {
 	e := &APIError{Status: se.Status, status: se}
 	var list []struct {
 		Message   string   `json:"message"`
@@ -543,62 +551,33 @@ func newAPIError(se *upstream.StatusError, redact func(string) string) *APIError
 	case upstream.DecodeJSON(se.Body, &list) == nil && len(list) > 0:
 		e.Code, e.Message = list[0].ErrorCode, list[0].Message
 		for _, f := range list[0].Fields {
-			e.Fields = append(e.Fields, redact(f))
+			e.Fields = append(e.Fields, cleanMessage(f))
 		}
 	case upstream.DecodeJSON(se.Body, &oauth) == nil:
 		e.Code, e.Message = oauth.Error, oauth.Description
 	}
-	e.Code = redact(e.Code)
-	e.Message = redact(e.Message)
+	e.Code = cleanMessage(e.Code)
+	e.Message = cleanMessage(e.Message)
 	return e
 }
 
 // maxMessage is how much of Salesforce's message an error keeps.
 const maxMessage = 300
 
-// redactor returns a function that makes a message from Salesforce safe
-// to log: it drops the echo of the query before "ERROR at Row:…", and
-// replaces the BSN and any other nine-digit number.
-func redactor(bsn string) func(string) string {
-	return func(msg string) string {
-		if i := strings.Index(msg, "ERROR at Row:"); i >= 0 {
-			msg = msg[i:]
-			if j := strings.IndexByte(msg, '\n'); j >= 0 {
-				msg = msg[j+1:]
-			}
+// cleanMessage makes a message from Salesforce fit to log: it drops the
+// echo of the query before "ERROR at Row:…", masks every BSN (bsn.Redact),
+// folds white space and keeps at most maxMessage bytes of valid UTF-8.
+func cleanMessage(msg string) string {
+	if i := strings.Index(msg, "ERROR at Row:"); i >= 0 {
+		msg = msg[i:]
+		if j := strings.IndexByte(msg, '\n'); j >= 0 {
+			msg = msg[j+1:]
 		}
-		if bsn != "" {
-			msg = strings.ReplaceAll(msg, bsn, "[BSN]")
-		}
-		msg = maskNineDigits(msg)
-		msg = strings.Join(strings.Fields(msg), " ")
-		if len(msg) > maxMessage {
-			msg = msg[:maxMessage]
-		}
-		return strings.ToValidUTF8(msg, "")
 	}
-}
-
-// maskNineDigits replaces every run of exactly nine digits: a BSN that is
-// not the one asked about is still a BSN.
-func maskNineDigits(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if !isDigit(s[i]) {
-			b.WriteByte(s[i])
-			i++
-			continue
-		}
-		j := i
-		for j < len(s) && isDigit(s[j]) {
-			j++
-		}
-		if j-i == 9 {
-			b.WriteString("[BSN]")
-		} else {
-			b.WriteString(s[i:j])
-		}
-		i = j
+	msg = bsn.Redact(msg)
+	msg = strings.Join(strings.Fields(msg), " ")
+	if len(msg) > maxMessage {
+		msg = msg[:maxMessage]
 	}
-	return b.String()
+	return strings.ToValidUTF8(msg, "")
 }

@@ -6,22 +6,22 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/klantbeeld/klantbeeld/connectors/upstream"
+	"github.com/klantbeeld/klantbeeld/bsn"
 )
 
 // Every value that goes into a SOQL statement is one of the types below,
 // made only by a function that validates it, and is then written as a
 // string literal by quote. Nothing else is ever concatenated into a query.
 
-// bsn is a burgerservicenummer: nine digits passing the 11-proef.
-type bsn string
+// burgerservicenummer is a BSN: nine digits passing the 11-proef.
+type burgerservicenummer string
 
-func newBSN(s string) (bsn, error) {
-	if !upstream.ValidBSN(s) {
+func newBSN(s string) (burgerservicenummer, error) {
+	if err := bsn.Check(s); err != nil {
 		// Never echo the value: it is (meant to be) a BSN.
-		return "", fmt.Errorf("%w: BSN must be 9 digits that pass the 11-proef", ErrInvalidQuery)
+		return "", fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 	}
-	return bsn(s), nil
+	return burgerservicenummer(s), nil
 }
 
 // domain is a Domein__c code: an upper-case letter, then up to 19
@@ -107,7 +107,7 @@ func escape(s string) (string, error) {
 
 // soqlValue is a validated value that may appear in a query.
 type soqlValue interface {
-	bsn | domain | id | subtype
+	burgerservicenummer | domain | id | subtype
 }
 
 // quote is v as a SOQL string literal.
@@ -134,7 +134,7 @@ func list[T soqlValue](vs []T) (string, error) {
 
 // contactSOQL finds the Contact of a resident. LIMIT 2 is enough to tell
 // one from more than one.
-func contactSOQL(b bsn) (string, error) {
+func contactSOQL(b burgerservicenummer) (string, error) {
 	v, err := quote(b)
 	if err != nil {
 		return "", err

@@ -3,7 +3,10 @@
 // idempotent reads with jittered, deadline-aware backoff (go-retryablehttp), a
 // circuit breaker (gobreaker), W3C traceparent propagation, a guard that only
 // follows links under the source's configured base URLs, and errors that never
-// carry a URL (source query strings hold BSNs).
+// carry a URL (source query strings hold BSNs) nor a BSN (paths and kept error
+// bodies are masked with bsn.Redact). Beside the client it holds what the
+// connectors share on top of it: the page iterator (Pages), the cached
+// look-up (Cache) and the UUID check (IsUUID).
 package upstream
 
 import (
@@ -25,6 +28,8 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/klantbeeld/klantbeeld/bsn"
 )
 
 // Errors returned by Client, wrapped with detail. Connectors wrap them again
@@ -45,6 +50,10 @@ var (
 )
 
 // Reason is the short code shown in a view's "sources" entry for err.
+//
+// Deprecated: how a failed source shows in a view is the view's business,
+// not transport's; connectors do not use it. It is kept only until nothing
+// outside the connectors does.
 func Reason(err error) string {
 	switch {
 	case err == nil:
@@ -73,10 +82,10 @@ func Reason(err error) string {
 type StatusError struct {
 	Source string
 	Method string
-	Path   string // path only: query strings may hold personal data
+	Path   string // path only, BSNs masked: query strings may hold personal data
 	Status int
 	Header http.Header
-	Body   []byte // at most MaxErrorBody bytes of the answer
+	Body   []byte // at most MaxErrorBody bytes of the answer, BSNs masked
 }
 
 // MaxErrorBody is how much of an error answer StatusError keeps.
@@ -149,19 +158,20 @@ type Response struct {
 	Body   []byte
 }
 
-// New checks cfg and fills in its defaults.
+// New checks cfg and fills in its defaults. Its errors name the Config field
+// at fault (Config.Name, Config.BaseURLs[i]).
 func New(cfg Config) (*Client, error) {
 	if cfg.Name == "" {
-		return nil, errors.New("upstream: config without a name")
+		return nil, errors.New("upstream: Config.Name is empty")
 	}
 	if len(cfg.BaseURLs) == 0 {
-		return nil, fmt.Errorf("upstream %s: no base URL", cfg.Name)
+		return nil, fmt.Errorf("upstream %s: Config.BaseURLs is empty", cfg.Name)
 	}
 	c := &Client{cfg: cfg}
-	for _, b := range cfg.BaseURLs {
+	for i, b := range cfg.BaseURLs {
 		u, err := ParseBaseURL(b)
 		if err != nil {
-			return nil, fmt.Errorf("upstream %s: %w", cfg.Name, err)
+			return nil, fmt.Errorf("upstream %s: Config.BaseURLs[%d]: %w", cfg.Name, i, err)
 		}
 		c.bases = append(c.bases, u)
 	}
@@ -258,7 +268,8 @@ func (c *Client) Bound(ctx context.Context) (context.Context, context.CancelFunc
 }
 
 // Follow checks that link (absolute, or relative to the first base URL)
-// points under one of the source's base URLs and returns it absolute.
+// points under one of the source's base URLs and returns it absolute. Its
+// errors name the link without query and with BSNs masked.
 func (c *Client) Follow(link string) (string, error) {
 	u, err := url.Parse(link)
 	if err != nil {
@@ -266,7 +277,7 @@ func (c *Client) Follow(link string) (string, error) {
 	}
 	if !u.IsAbs() {
 		if u.Host != "" || !strings.HasPrefix(u.Path, "/") {
-			return "", fmt.Errorf("%s: %w: relative link %q", c.cfg.Name, ErrForeignLink, u.Path)
+			return "", fmt.Errorf("%s: %w: relative link %q", c.cfg.Name, ErrForeignLink, bsn.Redact(u.Path))
 		}
 		u = c.bases[0].ResolveReference(u)
 	}
@@ -280,7 +291,7 @@ func (c *Client) Follow(link string) (string, error) {
 			return u.String(), nil
 		}
 	}
-	return "", fmt.Errorf("%s: %w: %s://%s%s", c.cfg.Name, ErrForeignLink, u.Scheme, u.Host, u.Path)
+	return "", fmt.Errorf("%s: %w: %s://%s%s", c.cfg.Name, ErrForeignLink, u.Scheme, u.Host, bsn.Redact(u.Path))
 }
 
 func hasDotSegment(p string) bool {
@@ -313,7 +324,8 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		return nil, err
 	}
 	u, _ := url.Parse(target)
-	path := u.Path
+	// The path goes into every error and log line of this request.
+	path := bsn.Redact(u.Path)
 	if _, ok := ctx.Deadline(); !ok {
 		// Never wait forever, even for a caller that forgot Bound.
 		var cancel context.CancelFunc
@@ -387,8 +399,8 @@ func (c *Client) do(ctx context.Context, req Request, target, path string) (*Res
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody))
-		return nil, &StatusError{Source: c.cfg.Name, Method: req.Method, Path: path, Status: resp.StatusCode, Header: resp.Header, Body: b}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody+1))
+		return nil, &StatusError{Source: c.cfg.Name, Method: req.Method, Path: path, Status: resp.StatusCode, Header: resp.Header, Body: keptBody(b)}
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
 	if err != nil {
@@ -399,6 +411,27 @@ func (c *Client) do(ctx context.Context, req Request, target, path string) (*Res
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
+
+// keptBody is what a StatusError keeps of an error answer b, read up to one
+// byte past MaxErrorBody: at most MaxErrorBody bytes, every BSN masked.
+// Sources echo the request in their errors, and whoever logs the body must
+// not log a BSN. A cut through a BSN would keep its first digits, which with
+// the 11-proef all but name it, so a digit run the cut goes through is
+// dropped whole.
+func keptBody(b []byte) []byte {
+	if len(b) > MaxErrorBody {
+		cutInRun := isDigit(b[MaxErrorBody])
+		b = b[:MaxErrorBody]
+		if cutInRun {
+			b = bytes.TrimRight(b, "0123456789")
+		}
+	}
+	return []byte(bsn.Redact(string(b)))
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isHex(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 // checkRetry retries connection errors, 5xx and 429, but only while the
 // deadline leaves room for the wait and one more attempt.
@@ -493,26 +526,11 @@ func DecodeJSON(b []byte, out any) error {
 }
 
 // ValidBSN reports whether s is a burgerservicenummer: nine digits that
-// pass the 11-proef. Connectors check it before any request, the gateway
-// before anything else.
-func ValidBSN(s string) bool {
-	if len(s) != 9 || s == "000000000" {
-		return false
-	}
-	sum := 0
-	for i := range 9 {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return false
-		}
-		weight := 9 - i
-		if i == 8 {
-			weight = -1
-		}
-		sum += weight * int(c-'0')
-	}
-	return sum%11 == 0
-}
+// pass the 11-proef.
+//
+// Deprecated: use bsn.Valid; a BSN is not transport. It is kept only until
+// nothing outside the connectors uses it.
+func ValidBSN(s string) bool { return bsn.Valid(s) }
 
 type traceKey struct{}
 

@@ -165,18 +165,18 @@ func TestNew_RejectsBadConfig(t *testing.T) {
 		cfg  upstream.Config
 		want string
 	}{
-		{"config without a name is refused", upstream.Config{BaseURLs: []string{"https://zaken.example"}}, "without a name"},
-		{"config without base URLs is refused", upstream.Config{Name: "zaken"}, "zaken: no base URL"},
-		{"config with an empty base URL list is refused", base(), "zaken: no base URL"},
-		{"relative base URL is refused", base("/zaken/api/v1"), "absolute http or https"},
-		{"base URL without a scheme is refused", base("zaken.example/zaken/api/v1"), "absolute http or https"},
-		{"base URL without a host is refused", base("https:///zaken/api/v1"), "absolute http or https"},
-		{"ftp base URL is refused", base("ftp://zaken.example/pub"), "absolute http or https"},
-		{"base URL with a query is refused", base("https://zaken.example/zaken/api/v1?tenant=1"), "no query, fragment or credentials"},
-		{"base URL with a fragment is refused", base("https://zaken.example/zaken/api/v1#top"), "no query, fragment or credentials"},
-		{"base URL with userinfo is refused", base("https://klantbeeld@zaken.example/zaken/api/v1"), "no query, fragment or credentials"},
-		{"unparsable base URL is refused", base("https://zaken.example:port/zaken/api/v1"), "invalid port"},
-		{"one bad base URL among good ones is refused", base("https://zaken.example/zaken/api/v1", "ftp://catalogi.example"), "absolute http or https"},
+		{"config without a name is refused", upstream.Config{BaseURLs: []string{"https://zaken.example"}}, "upstream: Config.Name is empty"},
+		{"config without base URLs is refused", upstream.Config{Name: "zaken"}, "upstream zaken: Config.BaseURLs is empty"},
+		{"config with an empty base URL list is refused", base(), "upstream zaken: Config.BaseURLs is empty"},
+		{"relative base URL is refused", base("/zaken/api/v1"), "Config.BaseURLs[0]: base URL \"/zaken/api/v1\": want an absolute http or https"},
+		{"base URL without a scheme is refused", base("zaken.example/zaken/api/v1"), "Config.BaseURLs[0]: base URL \"zaken.example/zaken/api/v1\": want an absolute http or https"},
+		{"base URL without a host is refused", base("https:///zaken/api/v1"), "Config.BaseURLs[0]: base URL \"https:///zaken/api/v1\": want an absolute http or https"},
+		{"ftp base URL is refused", base("ftp://zaken.example/pub"), "Config.BaseURLs[0]: base URL \"ftp://zaken.example/pub\": want an absolute http or https"},
+		{"base URL with a query is refused", base("https://zaken.example/zaken/api/v1?tenant=1"), "Config.BaseURLs[0]: base URL \"https://zaken.example/zaken/api/v1?tenant=1\": no query, fragment or credentials"},
+		{"base URL with a fragment is refused", base("https://zaken.example/zaken/api/v1#top"), "Config.BaseURLs[0]: base URL \"https://zaken.example/zaken/api/v1#top\": no query, fragment or credentials"},
+		{"base URL with userinfo is refused", base("https://klantbeeld@zaken.example/zaken/api/v1"), "Config.BaseURLs[0]: base URL \"https://klantbeeld@zaken.example/zaken/api/v1\": no query, fragment or credentials"},
+		{"unparsable base URL is refused", base("https://zaken.example:port/zaken/api/v1"), "Config.BaseURLs[0]: base URL: invalid port"},
+		{"one bad base URL among good ones is refused", base("https://zaken.example/zaken/api/v1", "ftp://catalogi.example"), "Config.BaseURLs[1]: base URL \"ftp://catalogi.example\": want an absolute http or https"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -527,7 +527,8 @@ func TestDo_NonSuccessIsStatusError(t *testing.T) {
 
 func TestDo_StatusErrorKeepsAtMostMaxErrorBody(t *testing.T) {
 	t.Parallel()
-	body := strings.Repeat("0123456789", upstream.MaxErrorBody) // 10x the limit
+	// Letters: a digit run the limit cuts through is dropped (see the test below).
+	body := strings.Repeat("abcdefghij", upstream.MaxErrorBody) // 10x the limit
 	src := startSource(t, func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = io.WriteString(w, body)
@@ -538,6 +539,39 @@ func TestDo_StatusErrorKeepsAtMostMaxErrorBody(t *testing.T) {
 	require.True(t, ok, "got %v", err)
 	assert.Len(t, se.Body, upstream.MaxErrorBody)
 	assert.Equal(t, body[:upstream.MaxErrorBody], string(se.Body))
+}
+
+func TestDo_StatusErrorKeepsTheBodyWithBSNsMasked(t *testing.T) {
+	t.Parallel()
+	pad := func(n int) string { return strings.Repeat("x", n) }
+	tests := []struct {
+		name, body, want string
+	}{
+		{"an echoed BSN is masked", `{"detail":"` + bsn + ` is onbekend"}`, `{"detail":"[BSN] is onbekend"}`},
+		{"any nine-digit number is masked", `{"a":"999990020","b":"x123456789y"}`, `{"a":"[BSN]","b":"x[BSN]y"}`},
+		{"shorter and longer digit runs stay", `{"date":"20261116","count":1234567890}`, `{"date":"20261116","count":1234567890}`},
+		{"a BSN cut by the size limit is dropped", pad(upstream.MaxErrorBody-4) + bsn, pad(upstream.MaxErrorBody - 4)},
+		{"a BSN that ends at the size limit is masked", pad(upstream.MaxErrorBody-9) + bsn + "x", pad(upstream.MaxErrorBody-9) + "[BSN]"},
+		{"a long number cut by the size limit is dropped", pad(upstream.MaxErrorBody-12) + "12345678901234567890", pad(upstream.MaxErrorBody - 12)},
+		{"a BSN behind an escape cut by the size limit is dropped", pad(upstream.MaxErrorBody-10) + "%27" + bsn, pad(upstream.MaxErrorBody-10) + "%"},
+		{"a URL-encoded echo is masked", `{"instance":"/query?q=BSN__c+%3D+%27` + bsn + `%27"}`, `{"instance":"/query?q=BSN__c+%3D+%27[BSN]%27"}`},
+		{"a JSON-escaped echo is masked", `{"detail":"\u0027` + bsn + `\u0027 is onjuist"}`, `{"detail":"\u0027[BSN]\u0027 is onjuist"}`},
+		{"a BSN after a percent sign that is no escape is masked", `{"detail":"100%` + bsn + `"}`, `{"detail":"100%[BSN]"}`},
+		{"escapes without a BSN stay", `{"q":"%20%2712345678%27\u00e9"}`, `{"q":"%20%2712345678%27\u00e9"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := startSource(t, func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, tt.body)
+			})
+			_, err := newClient(t, fast(src.base)).Do(context.Background(), get(src.url()))
+			se, ok := errors.AsType[*upstream.StatusError](err)
+			require.True(t, ok, "got %v", err)
+			assert.Equal(t, tt.want, string(se.Body))
+		})
+	}
 }
 
 func TestDo_DoesNotFollowRedirects(t *testing.T) {
@@ -1318,6 +1352,28 @@ func TestPrivacy_ErrorsAndLogsNeverCarryTheQuery(t *testing.T) {
 			_, err := client(t, src.base, log, nil).Do(context.Background(), get(src.srv.URL+"/brp/personen?bsn="+bsn))
 			return err
 		}, false},
+		{"foreign link with the BSN in its path", func(t *testing.T, log *slog.Logger) error {
+			src := startSource(t, ok)
+			_, err := client(t, src.base, log, nil).Do(context.Background(), get("https://elders.example/personen/"+bsn))
+			return err
+		}, false},
+		{"relative link with the BSN in its path", func(t *testing.T, log *slog.Logger) error {
+			src := startSource(t, ok)
+			_, err := client(t, src.base, log, nil).Do(context.Background(), get("personen/"+bsn))
+			return err
+		}, false},
+		{"500 on a path with the BSN", func(t *testing.T, log *slog.Logger) error {
+			src := startSource(t, failWith(500))
+			_, err := client(t, src.base, log, nil).Do(context.Background(), get(src.base+"/personen/"+bsn))
+			return err
+		}, true},
+		{"timeout on a path with the BSN", func(t *testing.T, log *slog.Logger) error {
+			wait := hang(t)
+			src := startSource(t, func(_ http.ResponseWriter, r *http.Request) { wait(r) })
+			c := client(t, src.base, log, func(c *upstream.Config) { c.Timeout = 100 * time.Millisecond })
+			_, err := c.Do(context.Background(), get(src.base+"/personen/"+bsn))
+			return err
+		}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1329,6 +1385,10 @@ func TestPrivacy_ErrorsAndLogsNeverCarryTheQuery(t *testing.T) {
 			for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%v", errors.Unwrap(err))} {
 				assert.NotContains(t, s, bsn)
 				assert.NotContains(t, s, "?")
+			}
+			if se, ok := errors.AsType[*upstream.StatusError](err); ok {
+				assert.NotContains(t, se.Path, bsn)
+				assert.NotContains(t, string(se.Body), bsn, "not even in the kept error answer")
 			}
 			assert.NotContains(t, logs.String(), bsn)
 			if tt.wantLog {

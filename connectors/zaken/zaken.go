@@ -18,11 +18,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/klantbeeld/klantbeeld/bsn"
 	"github.com/klantbeeld/klantbeeld/connectors/upstream"
 )
 
@@ -116,32 +116,36 @@ type Client struct {
 	// now is the caches' clock; tokens always use the wall clock.
 	now func() time.Time
 
-	zaaktypen   *cache[zaaktype]
-	catalogi    *cache[catalogus]
-	statustypen *cache[statustype]
+	zaaktypen   *upstream.Cache[zaaktype]
+	catalogi    *upstream.Cache[catalogus]
+	statustypen *upstream.Cache[statustype]
 }
 
-// New checks cfg and builds a client; errors name the field at fault.
+// sourceName names the source in errors and logs.
+const sourceName = "zaken"
+
+// New checks cfg and builds a client; errors name the Config field at
+// fault (Config.ZakenURL, ...).
 func New(cfg Config) (*Client, error) {
 	zu, err := upstream.ParseBaseURL(cfg.ZakenURL)
 	if err != nil {
-		return nil, fmt.Errorf("zaken: ZakenURL: %w", err)
+		return nil, fmt.Errorf("zaken: Config.ZakenURL: %w", err)
 	}
 	if _, err := upstream.ParseBaseURL(cfg.CatalogiURL); err != nil {
-		return nil, fmt.Errorf("zaken: CatalogiURL: %w", err)
+		return nil, fmt.Errorf("zaken: Config.CatalogiURL: %w", err)
 	}
 	if cfg.ClientID == "" {
-		return nil, errors.New("zaken: ClientID is empty")
+		return nil, errors.New("zaken: Config.ClientID is empty")
 	}
 	if cfg.Secret == "" {
-		return nil, errors.New("zaken: Secret is empty")
+		return nil, errors.New("zaken: Config.Secret is empty")
 	}
 	h := cfg.HTTP
-	h.Name = "zaken"
+	h.Name = sourceName
 	h.BaseURLs = []string{cfg.ZakenURL, cfg.CatalogiURL}
 	up, err := upstream.New(h)
 	if err != nil {
-		return nil, fmt.Errorf("zaken: %w", err)
+		return nil, fmt.Errorf("zaken: Config.HTTP: %w", err)
 	}
 	ttl := cfg.CacheTTL
 	if ttl == 0 {
@@ -149,9 +153,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{up: up, zaken: zu, clientID: cfg.ClientID, secret: []byte(cfg.Secret), now: time.Now}
 	clock := func() time.Time { return c.now() }
-	c.zaaktypen = newCache[zaaktype](ttl, clock)
-	c.catalogi = newCache[catalogus](ttl, clock)
-	c.statustypen = newCache[statustype](ttl, clock)
+	c.zaaktypen = upstream.NewCache[zaaktype](sourceName, ttl, clock)
+	c.catalogi = upstream.NewCache[catalogus](sourceName, ttl, clock)
+	c.statustypen = upstream.NewCache[statustype](sourceName, ttl, clock)
 	return c, nil
 }
 
@@ -160,13 +164,22 @@ func New(cfg Config) (*Client, error) {
 // order the source lists them. A resident the source does not know has no
 // zaken: nil, nil.
 //
-// Errors: an invalid query (no request is made); errors matching
-// upstream.ErrUnavailable, ErrTimeout, ErrCircuitOpen, ErrRejected,
-// ErrBadResponse or ErrForeignLink (a link outside the configured base URLs,
-// which is never requested); context.Canceled.
+// Errors: an invalid query, no request made (bsn.ErrInvalid for the BSN);
+// errors matching upstream.ErrUnavailable, ErrTimeout, ErrCircuitOpen,
+// ErrRejected, ErrBadResponse or ErrForeignLink (a link outside the
+// configured base URLs, which is never requested); context.Canceled. No
+// error holds a BSN.
 func (c *Client) Zaken(ctx context.Context, q Query) ([]Zaak, error) {
-	if !upstream.ValidBSN(q.BSN) {
-		return nil, errors.New("zaken: invalid query: BSN must be 9 digits that pass the 11-proef")
+	out, err := c.fetchZaken(ctx, q)
+	if err != nil {
+		return nil, bsn.RedactError(err)
+	}
+	return out, nil
+}
+
+func (c *Client) fetchZaken(ctx context.Context, q Query) ([]Zaak, error) {
+	if err := bsn.Check(q.BSN); err != nil {
+		return nil, fmt.Errorf("zaken: invalid query: %w", err)
 	}
 	maxLevel := Level(q.MaxVertrouwelijkheid)
 	if maxLevel == 0 {
@@ -207,50 +220,33 @@ func (c *Client) Zaken(ctx context.Context, q Query) ([]Zaak, error) {
 	return out, nil
 }
 
-// list reads every page of the resident's zaken.
+// list reads every page of the resident's zaken, each zaak once.
 func (c *Client) list(ctx context.Context, q Query) ([]zaakJSON, error) {
 	filter := url.Values{paramBSN: {q.BSN}, paramMax: {q.MaxVertrouwelijkheid}}
 	first := *c.zaken
 	first.Path += "/zaken"
 	first.RawQuery = filter.Encode()
-	next := first.String()
 
 	var all []zaakJSON
 	seen := map[string]bool{}
-	for pages := 0; next != ""; pages++ {
-		if pages == maxPages {
-			return nil, fmt.Errorf("zaken: %w: more than %d pages of zaken", upstream.ErrBadResponse, maxPages)
-		}
-		target, err := c.up.Follow(next)
-		if err != nil {
-			return nil, err
-		}
-		if pages > 0 {
-			if err := samePaging(target, &first, filter); err != nil {
-				return nil, err
-			}
-		}
-		var page zaakList
-		if err := c.get(ctx, target, q.User, true, &page); err != nil {
-			return nil, err
-		}
-		if page.Results == nil {
-			return nil, fmt.Errorf("zaken: %w: page without results", upstream.ErrBadResponse)
-		}
-		for _, z := range page.Results {
+	err := upstream.Pages(ctx, c.up, first.String(),
+		func(ctx context.Context, link string, page *upstream.ListPage[zaakJSON]) error {
+			return c.get(ctx, link, q.User, true, page)
+		},
+		func(z zaakJSON) error {
 			if err := z.check(); err != nil {
-				return nil, err
+				return err
 			}
-			if seen[z.UUID] {
-				continue // a zaak that moved to a later page while paging
+			if !seen[z.UUID] { // else a zaak that moved to a later page while paging
+				seen[z.UUID] = true
+				all = append(all, z)
 			}
-			seen[z.UUID] = true
-			all = append(all, z)
-		}
-		next = ""
-		if page.Next != nil {
-			next = *page.Next
-		}
+			return nil
+		},
+		upstream.PageOptions{MaxPages: maxPages, CheckNext: func(link string) error { return samePaging(link, &first, filter) }},
+	)
+	if err != nil {
+		return nil, err
 	}
 	return all, nil
 }
@@ -303,7 +299,7 @@ func (c *Client) resolve(ctx context.Context, z zaakJSON, u User) (Zaak, error) 
 		if st.Statustype == "" {
 			return Zaak{}, fmt.Errorf("zaken: %w: status without statustype", upstream.ErrBadResponse)
 		}
-		stt, err := c.statustype(ctx, st.Statustype, u)
+		stt, err := lookUp(ctx, c, c.statustypen, st.Statustype, u)
 		if err != nil {
 			return Zaak{}, err
 		}
@@ -318,7 +314,15 @@ func (c *Client) resolve(ctx context.Context, z zaakJSON, u User) (Zaak, error) 
 // Errors: ErrNotFound when the zaak does not exist (or zaakUUID is no UUID,
 // in which case no request is made); otherwise as Zaken.
 func (c *Client) Domain(ctx context.Context, zaakUUID string, u User) (string, error) {
-	if !uuidPattern.MatchString(zaakUUID) {
+	d, err := c.domain(ctx, zaakUUID, u)
+	if err != nil {
+		return "", bsn.RedactError(err)
+	}
+	return d, nil
+}
+
+func (c *Client) domain(ctx context.Context, zaakUUID string, u User) (string, error) {
+	if !upstream.IsUUID(zaakUUID) {
 		return "", fmt.Errorf("%w: zaak id is no UUID", ErrNotFound)
 	}
 	ctx, cancel := c.up.Bound(ctx)
@@ -340,71 +344,42 @@ func (c *Client) Domain(ctx context.Context, zaakUUID string, u User) (string, e
 	return cat.Domein, nil
 }
 
-var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // zaaktypeAndCatalogus follows zaak.zaaktype → zaaktype.catalogus, both cached.
 func (c *Client) zaaktypeAndCatalogus(ctx context.Context, link string, u User) (zaaktype, catalogus, error) {
-	zt, err := c.zaaktype(ctx, link, u)
+	zt, err := lookUp(ctx, c, c.zaaktypen, link, u)
 	if err != nil {
 		return zaaktype{}, catalogus{}, err
 	}
-	cat, err := c.catalogus(ctx, zt.Catalogus, u)
+	cat, err := lookUp(ctx, c, c.catalogi, zt.Catalogus, u)
 	if err != nil {
 		return zaaktype{}, catalogus{}, err
 	}
 	return zt, cat, nil
 }
 
-func (c *Client) zaaktype(ctx context.Context, link string, u User) (zaaktype, error) {
-	target, err := c.up.Follow(link)
-	if err != nil {
-		return zaaktype{}, err
-	}
-	return c.zaaktypen.get(ctx, target, func(ctx context.Context) (zaaktype, error) {
-		var zt zaaktype
-		if err := c.get(ctx, target, u, false, &zt); err != nil {
-			return zaaktype{}, err
-		}
-		if zt.Catalogus == "" || zt.Omschrijving == "" {
-			return zaaktype{}, fmt.Errorf("zaken: %w: zaaktype without catalogus or omschrijving", upstream.ErrBadResponse)
-		}
-		return zt, nil
-	})
+// catalogiResource is a resource of the Catalogi API the connector caches.
+type catalogiResource interface {
+	zaaktype | catalogus | statustype
+	check() error
 }
 
-func (c *Client) catalogus(ctx context.Context, link string, u User) (catalogus, error) {
+// lookUp reads the Catalogi resource at link through cache: zaaktypen,
+// catalogi and statustypen change rarely and many zaken share them.
+func lookUp[V catalogiResource](ctx context.Context, c *Client, cache *upstream.Cache[V], link string, u User) (V, error) {
+	var zero V
 	target, err := c.up.Follow(link)
 	if err != nil {
-		return catalogus{}, err
+		return zero, err
 	}
-	return c.catalogi.get(ctx, target, func(ctx context.Context) (catalogus, error) {
-		var cat catalogus
-		if err := c.get(ctx, target, u, false, &cat); err != nil {
-			return catalogus{}, err
+	return cache.Get(ctx, target, func(ctx context.Context) (V, error) {
+		var v V
+		if err := c.get(ctx, target, u, false, &v); err != nil {
+			return zero, err
 		}
-		// A zaak without a domain cannot be placed by the policy: refuse
-		// rather than show it under no domain.
-		if cat.Domein == "" {
-			return catalogus{}, fmt.Errorf("zaken: %w: catalogus without domein", upstream.ErrBadResponse)
+		if err := v.check(); err != nil {
+			return zero, err
 		}
-		return cat, nil
-	})
-}
-
-func (c *Client) statustype(ctx context.Context, link string, u User) (statustype, error) {
-	target, err := c.up.Follow(link)
-	if err != nil {
-		return statustype{}, err
-	}
-	return c.statustypen.get(ctx, target, func(ctx context.Context) (statustype, error) {
-		var st statustype
-		if err := c.get(ctx, target, u, false, &st); err != nil {
-			return statustype{}, err
-		}
-		if st.Omschrijving == "" {
-			return statustype{}, fmt.Errorf("zaken: %w: statustype without omschrijving", upstream.ErrBadResponse)
-		}
-		return st, nil
+		return v, nil
 	})
 }
 
@@ -428,11 +403,6 @@ func (c *Client) get(ctx context.Context, link string, u User, geo bool, out any
 }
 
 // Wire types: the fields the connector reads.
-
-type zaakList struct {
-	Next    *string    `json:"next"`
-	Results []zaakJSON `json:"results"`
-}
 
 type zaakJSON struct {
 	URL                         string  `json:"url"`
@@ -471,12 +441,35 @@ type zaaktype struct {
 	Catalogus    string `json:"catalogus"`
 }
 
+func (zt zaaktype) check() error {
+	if zt.Catalogus == "" || zt.Omschrijving == "" {
+		return fmt.Errorf("zaken: %w: zaaktype without catalogus or omschrijving", upstream.ErrBadResponse)
+	}
+	return nil
+}
+
 type catalogus struct {
 	Domein string `json:"domein"`
 }
 
+// check refuses a catalogus without domein: a zaak without a domain cannot
+// be placed by the policy, and must not be shown under no domain.
+func (cat catalogus) check() error {
+	if cat.Domein == "" {
+		return fmt.Errorf("zaken: %w: catalogus without domein", upstream.ErrBadResponse)
+	}
+	return nil
+}
+
 type statustype struct {
 	Omschrijving string `json:"omschrijving"`
+}
+
+func (st statustype) check() error {
+	if st.Omschrijving == "" {
+		return fmt.Errorf("zaken: %w: statustype without omschrijving", upstream.ErrBadResponse)
+	}
+	return nil
 }
 
 func deref(s *string) string {

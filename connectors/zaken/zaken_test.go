@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/klantbeeld/klantbeeld/bsn"
 	"github.com/klantbeeld/klantbeeld/connectors/upstream"
 	"github.com/klantbeeld/klantbeeld/connectors/zaken"
 	"github.com/klantbeeld/klantbeeld/fixtures"
@@ -555,22 +557,24 @@ func TestInvalidQueriesMakeNoRequest(t *testing.T) {
 	src := newSource(t, 0)
 	c := src.client(t)
 	tests := []struct {
-		name string
-		q    zaken.Query
+		name       string
+		q          zaken.Query
+		invalidBSN bool
 	}{
-		{"BSN of 8 digits", query("99999365", "geheim")},
-		{"BSN of 10 digits", query("9999936530", "geheim")},
-		{"BSN with letters", query("99999365a", "geheim")},
-		{"BSN failing the 11-proef", query("999993654", "geheim")},
-		{"BSN with a query string", query("999993653&x=1", "geheim")},
-		{"no maximum", query(fixtures.BSNSuzanne, "")},
-		{"unknown maximum", query(fixtures.BSNSuzanne, "staatsgeheim")},
-		{"maximum in capitals", query(fixtures.BSNSuzanne, "GEHEIM")},
+		{"BSN of 8 digits", query("99999365", "geheim"), true},
+		{"BSN of 10 digits", query("9999936530", "geheim"), true},
+		{"BSN with letters", query("99999365a", "geheim"), true},
+		{"BSN failing the 11-proef", query("999993654", "geheim"), true},
+		{"BSN with a query string", query("999993653&x=1", "geheim"), true},
+		{"no maximum", query(fixtures.BSNSuzanne, ""), false},
+		{"unknown maximum", query(fixtures.BSNSuzanne, "staatsgeheim"), false},
+		{"maximum in capitals", query(fixtures.BSNSuzanne, "GEHEIM"), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := c.Zaken(t.Context(), tt.q)
 			require.Error(t, err)
+			assert.Equal(t, tt.invalidBSN, errors.Is(err, bsn.ErrInvalid), "%v", err)
 			assert.Nil(t, got)
 			assert.NotContains(t, err.Error(), tt.q.BSN[:min(len(tt.q.BSN), 8)])
 			assert.Zero(t, src.total())
@@ -601,19 +605,19 @@ func TestNewChecksTheConfig(t *testing.T) {
 		edit  func(*zaken.Config)
 		field string
 	}{
-		{"no zaken URL", func(c *zaken.Config) { c.ZakenURL = "" }, "ZakenURL"},
-		{"relative zaken URL", func(c *zaken.Config) { c.ZakenURL = "/zaken/api/v1" }, "ZakenURL"},
-		{"catalogi URL with a query", func(c *zaken.Config) { c.CatalogiURL = "https://x.example/catalogi/api/v1?a=b" }, "CatalogiURL"},
-		{"no client id", func(c *zaken.Config) { c.ClientID = "" }, "ClientID"},
-		{"no secret", func(c *zaken.Config) { c.Secret = "" }, "Secret"},
+		{"no zaken URL", func(c *zaken.Config) { c.ZakenURL = "" }, "ZakenURL: "},
+		{"relative zaken URL", func(c *zaken.Config) { c.ZakenURL = "/zaken/api/v1" }, "ZakenURL: "},
+		{"catalogi URL with a query", func(c *zaken.Config) { c.CatalogiURL = "https://x.example/catalogi/api/v1?a=b" }, "CatalogiURL: "},
+		{"no client id", func(c *zaken.Config) { c.ClientID = "" }, "ClientID is empty"},
+		{"no secret", func(c *zaken.Config) { c.Secret = "" }, "Secret is empty"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+		t.Run(tt.name+" names the Go field", func(t *testing.T) {
 			cfg := good
 			tt.edit(&cfg)
 			_, err := zaken.New(cfg)
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.field)
+			assert.True(t, strings.HasPrefix(err.Error(), "zaken: Config."+tt.field), "got %q", err)
 		})
 	}
 	_, err := zaken.New(good)
