@@ -1,10 +1,10 @@
 // Package gateway is the HTTP API of klantbeeld: it authenticates the caller
 // (JWT against the identity provider's JWKS), validates the request against
-// the OpenAPI document, asks the purpose policy once, calls only the
-// permitted source connectors in parallel, filters their records and fields
-// as the decision says, records the access in the audit log and only then
-// answers. It depends on the connector, policy, audit and openapi packages
-// through the small interfaces below; cmd/klantbeeld wires the real ones.
+// the OpenAPI document, asks the purpose policy, has package view compose
+// what the permitted sources may disclose, records the access in the audit
+// log and only then answers. It depends on the view, policy, audit and
+// openapi packages through the small interfaces below; cmd/klantbeeld wires
+// the real ones.
 package gateway
 
 import (
@@ -16,53 +16,10 @@ import (
 	"time"
 
 	"github.com/klantbeeld/klantbeeld/audit"
-	"github.com/klantbeeld/klantbeeld/connectors/brp"
-	"github.com/klantbeeld/klantbeeld/connectors/klantinteracties"
-	"github.com/klantbeeld/klantbeeld/connectors/salesforce"
-	"github.com/klantbeeld/klantbeeld/connectors/zaken"
 	"github.com/klantbeeld/klantbeeld/openapi"
 	"github.com/klantbeeld/klantbeeld/policies"
+	"github.com/klantbeeld/klantbeeld/view"
 )
-
-// BRP finds a person; (nil, nil) when the BRP does not know the BSN.
-type BRP interface {
-	Person(ctx context.Context, bsn string, fields []string) (*brp.Person, error)
-}
-
-// Zaken lists a resident's zaken and resolves the domain of one zaak.
-type Zaken interface {
-	Zaken(ctx context.Context, q zaken.Query) ([]zaken.Zaak, error)
-	Domain(ctx context.Context, zaakUUID string, u zaken.User) (string, error)
-}
-
-// Salesforce gives a resident's CRM cases and tasks.
-type Salesforce interface {
-	Profile(ctx context.Context, q salesforce.Query) (*salesforce.Profile, error)
-}
-
-// Klantinteracties gives a resident's contacts on every channel.
-type Klantinteracties interface {
-	Contacts(ctx context.Context, q klantinteracties.Query) ([]klantinteracties.Contact, error)
-}
-
-// Sources are the connectors; a nil one counts as unavailable when permitted.
-type Sources struct {
-	BRP              BRP
-	Zaken            Zaken
-	Salesforce       Salesforce
-	Klantinteracties Klantinteracties
-}
-
-// Source names, as in the API and the policies.
-const (
-	SourceBRP              = "brp"
-	SourceZaken            = "zaken"
-	SourceSalesforce       = "salesforce"
-	SourceKlantinteracties = "klantinteracties"
-)
-
-// SourceNames lists every source in the order views report them.
-var SourceNames = []string{SourceBRP, SourceZaken, SourceSalesforce, SourceKlantinteracties}
 
 // Decider is the purpose policy.
 type Decider interface {
@@ -83,7 +40,9 @@ type Authenticator interface {
 // Config holds what a Gateway needs. Zero values of the tuning fields mean
 // their defaults.
 type Config struct {
-	Sources    Sources
+	// Sources are the source systems, in the order views and audit events
+	// list them; one the gateway has no connector for is view.Unconfigured.
+	Sources    []view.Source
 	Policy     Decider
 	Audit      Recorder
 	Pseudonyms *audit.Pseudonymizer
@@ -94,9 +53,6 @@ type Config struct {
 	Now func() time.Time
 	// MaxBodyBytes of a request; 0: 16 KiB. Larger bodies get 413.
 	MaxBodyBytes int64
-	// DomainLookups is how many zaak domains may be resolved at once for
-	// contacts that link a zaak; 0: 4.
-	DomainLookups int
 }
 
 // Gateway serves the API.
@@ -127,9 +83,6 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 10
-	}
-	if cfg.DomainLookups <= 0 {
-		cfg.DomainLookups = 4
 	}
 	return &Gateway{cfg: cfg, log: cfg.Logger}, nil
 }

@@ -9,9 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,123 +20,24 @@ import (
 
 	"github.com/klantbeeld/klantbeeld/audit"
 	"github.com/klantbeeld/klantbeeld/audit/audittest"
-	"github.com/klantbeeld/klantbeeld/connectors/brp"
-	"github.com/klantbeeld/klantbeeld/connectors/klantinteracties"
-	"github.com/klantbeeld/klantbeeld/connectors/salesforce"
-	"github.com/klantbeeld/klantbeeld/connectors/upstream"
-	"github.com/klantbeeld/klantbeeld/connectors/zaken"
 	"github.com/klantbeeld/klantbeeld/gateway"
 	"github.com/klantbeeld/klantbeeld/openapi"
 	"github.com/klantbeeld/klantbeeld/policies"
+	"github.com/klantbeeld/klantbeeld/view"
+	"github.com/klantbeeld/klantbeeld/view/viewtest"
 )
 
 const bsn = "999993653"
 
-// Stub sources: real in-memory answers, with call counters.
-
-type stubBRP struct {
-	calls  atomic.Int32
-	person *brp.Person
-	err    error
-	fields []string
-}
-
-func (s *stubBRP) Person(_ context.Context, _ string, fields []string) (*brp.Person, error) {
-	s.calls.Add(1)
-	s.fields = fields
-	return s.person, s.err
-}
-
-type stubZaken struct {
-	calls   atomic.Int32
-	zaken   []zaken.Zaak
-	err     error
-	domains map[string]string
-	query   zaken.Query
-	panics  bool
-}
-
-func (s *stubZaken) Zaken(_ context.Context, q zaken.Query) ([]zaken.Zaak, error) {
-	s.calls.Add(1)
-	s.query = q
-	if s.panics {
-		panic("zaken connector bug")
-	}
-	return s.zaken, s.err
-}
-
-func (s *stubZaken) Domain(_ context.Context, id string, _ zaken.User) (string, error) {
-	s.calls.Add(1)
-	if d, ok := s.domains[id]; ok {
-		return d, nil
-	}
-	return "", zaken.ErrNotFound
-}
-
-type stubSF struct {
-	calls   atomic.Int32
-	profile *salesforce.Profile
-	err     error
-	query   salesforce.Query
-}
-
-func (s *stubSF) Profile(_ context.Context, q salesforce.Query) (*salesforce.Profile, error) {
-	s.calls.Add(1)
-	s.query = q
-	return s.profile, s.err
-}
-
-type stubKI struct {
-	calls    atomic.Int32
-	contacts []klantinteracties.Contact
-	err      error
-	query    klantinteracties.Query
-}
-
-func (s *stubKI) Contacts(_ context.Context, q klantinteracties.Query) ([]klantinteracties.Contact, error) {
-	s.calls.Add(1)
-	s.query = q
-	return s.contacts, s.err
-}
-
 var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
-func daysAgo(d int) time.Time { return now.AddDate(0, 0, -d) }
-
-// world is a small resident as the stubs tell it.
-func world() (*stubBRP, *stubZaken, *stubSF, *stubKI) {
-	b := &stubBRP{person: &brp.Person{Data: map[string]any{
-		"burgerservicenummer": bsn,
-		"naam":                map[string]any{"voornamen": "Suzanne", "geslachtsnaam": "Moulin"},
-		"geboorte":            map[string]any{"datum": map[string]any{"type": "Datum", "datum": "1985-12-01"}},
-		"partners":            []any{map[string]any{"naam": map[string]any{"voornamen": "Jean Marie"}}},
-		"adressering":         map[string]any{"adresregel1": "Boterdiep 31"},
-	}}}
-	z := &stubZaken{zaken: []zaken.Zaak{
-		{UUID: "z-burza", Identificatie: "ZAAK-B", Omschrijving: "Paspoort", Zaaktype: "Aanvraag paspoort", Domain: "BURZA", Vertrouwelijkheid: "intern", Status: "In behandeling", Startdatum: "2026-11-10"},
-		{UUID: "z-socza", Identificatie: "ZAAK-S", Omschrijving: "Bijstand", Zaaktype: "Aanvraag bijstandsuitkering", Domain: "SOCZA", Vertrouwelijkheid: "zaakvertrouwelijk", Status: "Ontvangen", Startdatum: "2026-11-01"},
-		{UUID: "z-secret", Identificatie: "ZAAK-G", Omschrijving: "Onderzoek", Zaaktype: "Onderzoek", Domain: "SOCZA", Vertrouwelijkheid: "geheim", Startdatum: "2026-11-18"},
-	}, domains: map[string]string{"z-other": "SOCZA"}}
-	sf := &stubSF{profile: &salesforce.Profile{
-		Cases: []salesforce.Case{
-			{ID: "c-b", CaseNumber: "001", Subject: "Paspoort vraag", Status: "Working", Origin: "Phone", Domain: "BURZA", Created: daysAgo(9)},
-			{ID: "c-s", CaseNumber: "002", Subject: "Uitkering vraag", Status: "Working", Origin: "Web", Domain: "SOCZA", Created: daysAgo(8)},
-		},
-		Tasks: []salesforce.Task{
-			{ID: "t1", Subtype: "Task", Subject: "Terugbellen paspoort", Status: "Not Started", Owner: "Jan", Due: "2026-11-17", Reminders: 3, CaseID: "c-b", Created: daysAgo(9)},
-			{ID: "t2", Subtype: "Task", Subject: "Terugbellen uitkering", Status: "Not Started", Owner: "Ingrid", Due: "2026-11-18", CaseID: "c-s", Created: daysAgo(8)},
-			{ID: "t3", Subtype: "Call", Subject: "Gebeld over paspoort", Status: "Completed", CaseID: "c-b", Created: daysAgo(9), Closed: true},
-		},
-	}}
-	ki := &stubKI{contacts: []klantinteracties.Contact{
-		{UUID: "k1", Kanaal: "telefoon", Onderwerp: "Paspoort", Inhoud: "vraag", At: daysAgo(9), Zaken: []string{"z-burza"}},
-		{UUID: "k2", Kanaal: "whatsapp", Onderwerp: "Paspoort opnieuw", Inhoud: "nog een vraag", At: daysAgo(3), Zaken: []string{"z-burza"}},
-		{UUID: "k3", Kanaal: "e-mail", Onderwerp: "Bijstand", Inhoud: "stukken", At: daysAgo(2), Zaken: []string{"z-socza"}},
-		{UUID: "k4", Kanaal: "balie", Onderwerp: "Algemene vraag", Inhoud: "openingstijden", At: daysAgo(1)},
-		{UUID: "k5", Kanaal: "chat", Onderwerp: "Over een andere zaak", Inhoud: "x", At: daysAgo(1), Zaken: []string{"z-other"}},
-		{UUID: "k6", Kanaal: "telefoon", Onderwerp: "Onbekende zaak", Inhoud: "y", At: daysAgo(1), Zaken: []string{"z-gone"}},
-	}}
-	return b, z, sf, ki
+// world is a small resident as the fake connectors tell it, fresh for
+// every harness (testdata/world.json; times are days before now).
+func world(t testing.TB) *viewtest.Answers {
+	t.Helper()
+	a, err := viewtest.Read(filepath.Join("testdata", "world.json"))
+	require.NoError(t, err)
+	return a
 }
 
 type harness struct {
@@ -144,10 +45,11 @@ type harness struct {
 	signer  *signer
 	store   *audittest.Memory
 	log     *audit.Log
-	brp     *stubBRP
-	zaken   *stubZaken
-	sf      *stubSF
-	ki      *stubKI
+	sources *viewtest.Answers
+	brp     *viewtest.BRP
+	zaken   *viewtest.Zaken
+	sf      *viewtest.Salesforce
+	ki      *viewtest.Klantinteracties
 	handler http.Handler
 	spec    *openapi.Spec
 	logs    *bytes.Buffer
@@ -161,7 +63,8 @@ func withPolicy(d gateway.Decider) option { return func(h *harness) { h.policy =
 func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
 	h := &harness{t: t, signer: newSigner(t, "k1"), store: &audittest.Memory{}, logs: &bytes.Buffer{}}
-	h.brp, h.zaken, h.sf, h.ki = world()
+	h.sources = world(t)
+	h.brp, h.zaken, h.sf, h.ki = h.sources.BRP, h.sources.Zaken, h.sources.Salesforce, h.sources.Klantinteracties
 	engine, err := policies.NewEngine(context.Background(), policies.Embedded())
 	require.NoError(t, err)
 	h.policy = engine
@@ -177,7 +80,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	p, err := audit.NewPseudonymizer(key)
 	require.NoError(t, err)
 	gw, err := gateway.New(gateway.Config{
-		Sources:    gateway.Sources{BRP: h.brp, Zaken: h.zaken, Salesforce: h.sf, Klantinteracties: h.ki},
+		Sources:    h.sources.Sources(0),
 		Policy:     h.policy,
 		Audit:      h.log,
 		Pseudonyms: p,
@@ -191,9 +94,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	return h
 }
 
-func (h *harness) sourceCalls() int32 {
-	return h.brp.calls.Load() + h.zaken.calls.Load() + h.sf.calls.Load() + h.ki.calls.Load()
-}
+func (h *harness) sourceCalls() int { return h.sources.Calls() }
 
 type answer struct {
 	status int
@@ -254,22 +155,22 @@ func TestReisdocumentenViewFiltersRecordsAndFields(t *testing.T) {
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 
 	// BRP: asked for exactly the permitted fields; partners not disclosed.
-	assert.ElementsMatch(t, []string{"naam", "geboorte", "verblijfplaats", "nationaliteiten", "burgerservicenummer"}, h.brp.fields)
+	assert.ElementsMatch(t, []string{"naam", "geboorte", "verblijfplaats", "nationaliteiten", "burgerservicenummer"}, h.brp.Fields())
 	person := a.json["person"].(map[string]any)
 	assert.Contains(t, person, "naam")
 	assert.NotContains(t, person, "partners")
 	assert.NotContains(t, person, "adressering")
 
 	// Zaken: only BURZA; the level asked of the source is the policy's.
-	assert.Equal(t, "vertrouwelijk", h.zaken.query.MaxVertrouwelijkheid)
-	assert.Equal(t, "emp-burgerzaken", h.zaken.query.User.ID)
+	assert.Equal(t, "vertrouwelijk", h.zaken.Query().MaxVertrouwelijkheid)
+	assert.Equal(t, "emp-burgerzaken", h.zaken.Query().User.ID)
 	cases := a.json["cases"].([]any)
 	require.Len(t, cases, 1)
 	assert.Equal(t, "ZAAK-B", cases[0].(map[string]any)["identificatie"])
 
 	// Salesforce: BURZA asked at the source; only BURZA cases and their callbacks.
-	assert.Equal(t, []string{"BURZA"}, h.sf.query.CaseDomains)
-	assert.False(t, h.sf.query.UndomainedTasks)
+	assert.Equal(t, []string{"BURZA"}, h.sf.Query().CaseDomains)
+	assert.False(t, h.sf.Query().UndomainedTasks)
 	crm := a.json["crm"].(map[string]any)
 	require.Len(t, crm["cases"], 1)
 	require.Len(t, crm["callbacks"], 1)
@@ -279,7 +180,7 @@ func TestReisdocumentenViewFiltersRecordsAndFields(t *testing.T) {
 
 	// Klantinteracties: BURZA and undomained, not vertrouwelijk; the
 	// SOCZA-linked contacts are gone, the one with an unknown zaak withheld.
-	assert.False(t, h.ki.query.IncludeVertrouwelijk)
+	assert.False(t, h.ki.Query().IncludeVertrouwelijk)
 	var subjects []string
 	for _, c := range a.json["contacts"].([]any) {
 		subjects = append(subjects, c.(map[string]any)["subject"].(string))
@@ -326,8 +227,8 @@ func TestKlantcontactGetsSOCZAExistenceOnly(t *testing.T) {
 	assert.Equal(t, []any{map[string]any{"source": "zaken", "domain": "SOCZA", "count": float64(1), "note": "contact Sociale Zaken"}}, a.json["withheld"],
 		"the geheim SOCZA zaak is above zaakvertrouwelijk and not even counted")
 	// Undomained callbacks and calls for KCC come from the source.
-	assert.True(t, h.sf.query.UndomainedTasks)
-	assert.True(t, h.sf.query.Calls)
+	assert.True(t, h.sf.Query().UndomainedTasks)
+	assert.True(t, h.sf.Query().Calls)
 }
 
 func TestDeniedRequestsCallNoSourceAndAreAudited(t *testing.T) {
@@ -411,8 +312,8 @@ func TestPolicyErrorFailsClosed(t *testing.T) {
 
 func TestSourceFailuresDegradeOnlyTheirPart(t *testing.T) {
 	h := newHarness(t)
-	h.zaken.err = upstream.ErrTimeout
-	h.sf.err = upstream.ErrUnavailable
+	h.zaken.Err = "timeout"
+	h.sf.Err = "unavailable"
 	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten"}`)
 	require.Equal(t, http.StatusOK, a.status)
 	src := a.json["sources"].(map[string]any)
@@ -425,9 +326,28 @@ func TestSourceFailuresDegradeOnlyTheirPart(t *testing.T) {
 	assert.Equal(t, "partial", src["klantinteracties"].(map[string]any)["status"])
 }
 
+func TestSourcesLeftOutAreNotRequestedNotDenied(t *testing.T) {
+	h := newHarness(t)
+	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten","sources":["brp","zaken"]}`)
+	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
+	src := a.json["sources"].(map[string]any)
+	assert.Equal(t, map[string]any{"status": "not_requested"}, src["salesforce"])
+	assert.Equal(t, map[string]any{"status": "not_requested"}, src["klantinteracties"])
+	assert.Equal(t, "ok", src["zaken"].(map[string]any)["status"])
+	assert.Zero(t, h.sf.Calls()+h.ki.Calls(), "sources left out are not called")
+	for _, s := range h.lastEvent().Sources {
+		switch s.Source {
+		case "salesforce", "klantinteracties":
+			assert.Equal(t, audit.SourceAccess{Source: s.Source, Status: "not_requested"}, s)
+		default:
+			assert.Equal(t, "ok", s.Status, s.Source)
+		}
+	}
+}
+
 func TestAConnectorPanicTakesOutOnlyItsPart(t *testing.T) {
 	h := newHarness(t)
-	h.zaken.panics = true
+	h.zaken.Panic = "zaken connector bug"
 	var a answer
 	assert.NotPanics(t, func() {
 		a = h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten"}`)
@@ -500,7 +420,7 @@ func TestSubjectFactsGoIntoASecondDecision(t *testing.T) {
 	rec := &recordingPolicy{}
 	h := newHarness(t, withPolicy(rec))
 	rec.engine, _ = policies.NewEngine(context.Background(), policies.Embedded())
-	h.brp.person.Opschorting = "O"
+	h.brp.Answer.Opschorting = "O"
 	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten"}`)
 	require.Equal(t, http.StatusOK, a.status)
 	require.Len(t, rec.inputs, 2)
@@ -544,10 +464,12 @@ func TestResponseBodyIsValidJSON(t *testing.T) {
 	h := newHarness(t)
 	a := h.view(h.signer.token(t, employee("sociale-zaken")), `{"bsn":"999993653","purpose":"bijstand"}`)
 	require.Equal(t, http.StatusOK, a.status)
-	var v gateway.View
+	var v view.View
 	require.NoError(t, json.NewDecoder(io.NopCloser(bytes.NewReader(a.body))).Decode(&v))
 	for _, c := range v.Cases {
-		assert.Equal(t, "SOCZA", c["domain"])
+		assert.Equal(t, "SOCZA", c.Domain)
 	}
-	assert.Contains(t, v.Person, "partners", "bijstand sees partners")
+	var person map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(v.Person, &person))
+	assert.Contains(t, person, "partners", "bijstand sees partners")
 }

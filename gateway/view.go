@@ -14,9 +14,10 @@ import (
 	"strings"
 
 	"github.com/klantbeeld/klantbeeld/audit"
-	"github.com/klantbeeld/klantbeeld/connectors/upstream"
+	"github.com/klantbeeld/klantbeeld/bsn"
 	"github.com/klantbeeld/klantbeeld/openapi"
 	"github.com/klantbeeld/klantbeeld/policies"
+	"github.com/klantbeeld/klantbeeld/view"
 )
 
 // viewRequest is the body of POST /v1/resident-views.
@@ -34,13 +35,13 @@ const opResidentView = "POST /v1/resident-views"
 // out; if that record cannot be made, the answer is 503 without data.
 func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 	ev := g.newEvent(r, opResidentView)
-	ctx := upstream.WithTrace(r.Context(), ev.TraceID)
+	ctx := view.WithTrace(r.Context(), ev.TraceID)
 
 	body, bodyErr := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
 	// Who the request is about, for the audit event, even if it is refused.
 	var peek viewRequest
 	if bodyErr == nil && json.Unmarshal(body, &peek) == nil {
-		if upstream.ValidBSN(peek.BSN) {
+		if bsn.Valid(peek.BSN) {
 			ev.Subject = g.cfg.Pseudonyms.Pseudonym(peek.BSN)
 		}
 		if purposePattern.MatchString(peek.Purpose) {
@@ -79,25 +80,26 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 		return g.refuse(ctx, &ev, problem(http.StatusForbidden, "Not permitted: "+strings.Join(dec.Reasons, "; ")+".", nil), audit.DecisionDeny, nil)
 	}
 
-	f := g.fetch(ctx, req.BSN, id, dec)
+	vreq := view.Request{BSN: req.BSN, Purpose: req.Purpose, Sources: req.Sources, User: view.User{ID: id.Sub, Name: id.Name}}
+	f := view.Fetch(ctx, g.cfg.Sources, vreq, dec, g.log)
 
 	// What the BRP says about the resident goes into the policy input: ask
 	// again with it, and let that decision rule the disclosure.
-	if f.person != nil && (f.person.Geheimhouding || f.person.Opschorting != "") {
-		in.Subject = &policies.Subject{Geheimhouding: f.person.Geheimhouding, Opschorting: f.person.Opschorting}
+	if subject := f.Subject(); subject != nil {
+		in.Subject = subject
 		dec, err = g.cfg.Policy.Decide(ctx, in)
 		if err != nil {
-			ev.Sources = f.calledOnly()
+			ev.Sources = f.Refused()
 			return g.refuse(ctx, &ev, problemFor(err), audit.DecisionError, []string{"policy evaluation failed"})
 		}
 		recordDecision(&ev, dec)
 		if !dec.Allow {
-			ev.Sources = f.calledOnly()
+			ev.Sources = f.Refused()
 			return g.refuse(ctx, &ev, problem(http.StatusForbidden, "Not permitted: "+strings.Join(dec.Reasons, "; ")+".", nil), audit.DecisionDeny, nil)
 		}
 	}
 
-	view, access := compose(f, dec, req, g.cfg.Now())
+	v, access := f.Compose(dec, g.cfg.Now())
 	ev.Sources = access
 	ev.Decision = audit.DecisionAllow
 	ev.Status = http.StatusOK
@@ -106,8 +108,8 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 		// No record, no data.
 		return err
 	}
-	view.AuditSeq = seq
-	return writeJSON(w, http.StatusOK, view)
+	v.AuditSeq = seq
+	return writeJSON(w, http.StatusOK, v)
 }
 
 var (
@@ -165,7 +167,7 @@ func (g *Gateway) parseViewRequest(ctx context.Context, r *http.Request, body []
 	if _, err := dec.Token(); err != io.EOF {
 		return viewRequest{}, badParam("body", "invalid", "The body must be exactly one JSON object: there is more after it.")
 	}
-	if !upstream.ValidBSN(req.BSN) {
+	if !bsn.Valid(req.BSN) {
 		return viewRequest{}, badParam("bsn", "elfproef", "Not a valid BSN: it fails the 11-proef.")
 	}
 	return req, nil

@@ -21,6 +21,7 @@ import (
 	"github.com/klantbeeld/klantbeeld/gateway"
 	"github.com/klantbeeld/klantbeeld/openapi"
 	"github.com/klantbeeld/klantbeeld/policies"
+	"github.com/klantbeeld/klantbeeld/view"
 )
 
 // App is one gateway built from a Config: what `klantbeeld serve` and
@@ -110,64 +111,83 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 	return a, nil
 }
 
-// connectSources builds a connector for every configured source.
-func connectSources(c SourcesConfig, logger *slog.Logger) (gateway.Sources, error) {
-	var s gateway.Sources
+// connectSources builds the view's sources in the order views list them:
+// each configured source wraps its connector; one without a URL is
+// view.Unconfigured, so that a view still names it (unavailable,
+// not_configured where the policy permits it).
+func connectSources(c SourcesConfig, logger *slog.Logger) ([]view.Source, error) {
 	httpCfg := func(d Duration) upstream.Config {
 		return upstream.Config{Timeout: d.Duration, Logger: logger}
 	}
-	if c.BRP.URL != "" {
-		key, err := secretValue("sources.brp.api_key", c.BRP.APIKey, c.BRP.APIKeyFile)
-		if err != nil {
-			return s, err
-		}
-		cl, err := brp.New(brp.Config{URL: c.BRP.URL, APIKey: key, HTTP: httpCfg(c.BRP.Timeout)})
-		if err != nil {
-			return s, fmt.Errorf("sources.brp: %w", err)
-		}
-		s.BRP = cl
+	sources := []struct {
+		name, url string
+		connect   func() (view.Source, error)
+	}{
+		{view.SourceBRP, c.BRP.URL, func() (view.Source, error) {
+			key, err := secretValue("sources.brp.api_key", c.BRP.APIKey, c.BRP.APIKeyFile)
+			if err != nil {
+				return nil, err
+			}
+			cl, err := brp.New(brp.Config{URL: c.BRP.URL, APIKey: key, HTTP: httpCfg(c.BRP.Timeout)})
+			if err != nil {
+				return nil, fmt.Errorf("sources.brp: %w", err)
+			}
+			return view.NewBRP(cl), nil
+		}},
+		{view.SourceZaken, c.Zaken.URL, func() (view.Source, error) {
+			secret, err := secretValue("sources.zaken.secret", c.Zaken.Secret, c.Zaken.SecretFile)
+			if err != nil {
+				return nil, err
+			}
+			cl, err := zaken.New(zaken.Config{ZakenURL: c.Zaken.URL, CatalogiURL: c.Zaken.CatalogiURL, ClientID: c.Zaken.ClientID, Secret: secret, HTTP: httpCfg(c.Zaken.Timeout)})
+			if err != nil {
+				return nil, fmt.Errorf("sources.zaken: %w", err)
+			}
+			return view.NewZaken(cl, 0), nil
+		}},
+		{view.SourceSalesforce, c.Salesforce.URL, func() (view.Source, error) {
+			pemBytes, err := os.ReadFile(c.Salesforce.PrivateKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("sources.salesforce.private_key_file: %w", err)
+			}
+			key, err := salesforce.ParsePrivateKey(pemBytes)
+			if err != nil {
+				return nil, fmt.Errorf("sources.salesforce.private_key_file: %w", err)
+			}
+			cl, err := salesforce.New(salesforce.Config{
+				URL: c.Salesforce.URL, LoginURL: c.Salesforce.LoginURL, ConsumerKey: c.Salesforce.ConsumerKey,
+				Username: c.Salesforce.Username, PrivateKey: key, HTTP: httpCfg(c.Salesforce.Timeout),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("sources.salesforce: %w", err)
+			}
+			return view.NewSalesforce(cl), nil
+		}},
+		{view.SourceKlantinteracties, c.Klantinteracties.URL, func() (view.Source, error) {
+			token, err := secretValue("sources.klantinteracties.token", c.Klantinteracties.Token, c.Klantinteracties.TokenFile)
+			if err != nil {
+				return nil, err
+			}
+			cl, err := klantinteracties.New(klantinteracties.Config{URL: c.Klantinteracties.URL, Token: token, HTTP: httpCfg(c.Klantinteracties.Timeout)})
+			if err != nil {
+				return nil, fmt.Errorf("sources.klantinteracties: %w", err)
+			}
+			return view.NewKlantinteracties(cl), nil
+		}},
 	}
-	if c.Zaken.URL != "" {
-		secret, err := secretValue("sources.zaken.secret", c.Zaken.Secret, c.Zaken.SecretFile)
-		if err != nil {
-			return s, err
+	out := make([]view.Source, 0, len(sources))
+	for _, s := range sources {
+		if s.url == "" {
+			out = append(out, view.Unconfigured(s.name))
+			continue
 		}
-		cl, err := zaken.New(zaken.Config{ZakenURL: c.Zaken.URL, CatalogiURL: c.Zaken.CatalogiURL, ClientID: c.Zaken.ClientID, Secret: secret, HTTP: httpCfg(c.Zaken.Timeout)})
+		src, err := s.connect()
 		if err != nil {
-			return s, fmt.Errorf("sources.zaken: %w", err)
+			return nil, err
 		}
-		s.Zaken = cl
+		out = append(out, src)
 	}
-	if c.Salesforce.URL != "" {
-		pemBytes, err := os.ReadFile(c.Salesforce.PrivateKeyFile)
-		if err != nil {
-			return s, fmt.Errorf("sources.salesforce.private_key_file: %w", err)
-		}
-		key, err := salesforce.ParsePrivateKey(pemBytes)
-		if err != nil {
-			return s, fmt.Errorf("sources.salesforce.private_key_file: %w", err)
-		}
-		cl, err := salesforce.New(salesforce.Config{
-			URL: c.Salesforce.URL, LoginURL: c.Salesforce.LoginURL, ConsumerKey: c.Salesforce.ConsumerKey,
-			Username: c.Salesforce.Username, PrivateKey: key, HTTP: httpCfg(c.Salesforce.Timeout),
-		})
-		if err != nil {
-			return s, fmt.Errorf("sources.salesforce: %w", err)
-		}
-		s.Salesforce = cl
-	}
-	if c.Klantinteracties.URL != "" {
-		token, err := secretValue("sources.klantinteracties.token", c.Klantinteracties.Token, c.Klantinteracties.TokenFile)
-		if err != nil {
-			return s, err
-		}
-		cl, err := klantinteracties.New(klantinteracties.Config{URL: c.Klantinteracties.URL, Token: token, HTTP: httpCfg(c.Klantinteracties.Timeout)})
-		if err != nil {
-			return s, fmt.Errorf("sources.klantinteracties: %w", err)
-		}
-		s.Klantinteracties = cl
-	}
-	return s, nil
+	return out, nil
 }
 
 // Start listens on Config.Listen and serves in the background.

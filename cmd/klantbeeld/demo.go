@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klantbeeld/klantbeeld/auth"
 	"github.com/klantbeeld/klantbeeld/fixtures/sources"
 )
 
@@ -183,8 +184,8 @@ func runDemoToken(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "demo token needs -sub")
 		return errUsage
 	}
-	if *ttl <= 0 {
-		fmt.Fprintln(stderr, "demo token: -ttl must be positive")
+	if *ttl <= 0 || *ttl > auth.DefaultMaxLifetime {
+		fmt.Fprintf(stderr, "demo token: -ttl must be positive and at most %s, the longest lifetime the gateway accepts\n", auth.DefaultMaxLifetime)
 		return errUsage
 	}
 	keyFile := demoKeyFile(*dataDir)

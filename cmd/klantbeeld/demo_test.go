@@ -89,6 +89,7 @@ func TestDemoTokenCommand(t *testing.T) {
 	assert.Equal(t, 1, Main(context.Background(), []string{"demo", "token", "-data", t.TempDir(), "-sub", "x"}, io.Discard, &stderr, nil))
 	assert.Contains(t, stderr.String(), "no demo signing key")
 	assert.Equal(t, 2, Main(context.Background(), []string{"demo", "token", "-data", dir}, io.Discard, io.Discard, nil), "-sub is required")
+	assert.Equal(t, 2, Main(context.Background(), []string{"demo", "token", "-data", dir, "-sub", "x", "-ttl", "24h"}, io.Discard, io.Discard, nil), "longer than the gateway accepts")
 }
 
 // TestPolicyEvalExampleInput runs the README's example of `klantbeeld
