@@ -1,7 +1,10 @@
-// Package audit owns the access log: what an audit event holds, the Store
-// interface that engines (sqlite, and later postgres) implement, the Log that
-// appends events in batches (group commit) before any data leaves, and the
-// keyed pseudonym under which a resident's BSN is stored.
+// Package audit owns the access log: what an audit event holds and its
+// stored bytes, the Store interface that engines (sqlite, postgres)
+// implement, the Log that appends events in batches (group commit) before any
+// data leaves, the keyed pseudonym under which a resident's BSN is stored,
+// and the tamper evidence: every event is a leaf of an RFC 6962 Merkle tree
+// (sumdb/tlog), signed checkpoints (sumdb/note), proofs, Verify and the
+// start-up CheckIntegrity.
 //
 // The log is append-only at every layer: Store has no update or delete, the
 // SQL has none, and the databases refuse them with triggers.
@@ -18,6 +21,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Decisions recorded in an event.
@@ -80,7 +85,8 @@ type Context struct {
 // SourceAccess is what one source contributed to an answer.
 type SourceAccess struct {
 	Source string `json:"source"`
-	// Status as in the view: ok, partial, unavailable or denied.
+	// Status as in the view: ok, partial, unavailable, denied (the policy
+	// refused the source) or not_requested (the request left it out).
 	Status string `json:"status"`
 	// Called is whether a request was sent to the source.
 	Called bool `json:"called"`
@@ -93,26 +99,160 @@ type SourceAccess struct {
 
 // Errors of stores and the log.
 var (
-	// ErrNotFound: no event with that sequence number.
-	ErrNotFound = errors.New("audit: event not found")
+	// ErrNotFound: no event, hash or checkpoint with that number.
+	ErrNotFound = errors.New("audit: not found")
 	// ErrUnavailable: the store could not take or give events (database
-	// down, disk full, closed). Callers must not release data.
+	// down, disk full, write lock held elsewhere, closed). Callers must not
+	// release data.
 	ErrUnavailable = errors.New("audit: store unavailable")
 	// ErrClosed: the log is closed.
 	ErrClosed = errors.New("audit: log closed")
+	// ErrTampered: the stored log is not what was appended: an event,
+	// tree hash or checkpoint was altered, removed, reordered or added
+	// around the store, or an append-only trigger is missing. Verify and
+	// CheckIntegrity return it (mostly as a *VerifyError naming the first
+	// sequence number that does not match).
+	ErrTampered = errors.New("audit: log tampered with")
 )
 
-// Store keeps events. Implementations are safe for concurrent use.
+// Record is one stored event: the row's sequence number and the exact bytes
+// stored for it, EncodeRecord of the event with that Seq. The Merkle leaf of
+// event Seq (leaf index Seq-1) is tlog.RecordHash(Data).
+type Record struct {
+	Seq  int64
+	Data []byte
+}
+
+// Event decodes the record (DecodeRecord).
+func (r Record) Event() (Event, error) { return DecodeRecord(r.Data) }
+
+// StoredHash is one node of the Merkle tree as the store keeps it: Index is
+// the tlog stored hash index (tlog.StoredHashIndex).
+type StoredHash struct {
+	Index int64
+	Hash  tlog.Hash
+}
+
+// Checkpoint is a signed checkpoint as stored: ID is given by the store (1,
+// 2, 3, ... without gaps, in the order they were added), Size is the tree
+// size it commits to, Note the C2SP signed-note text (OpenCheckpoint
+// verifies and parses it).
+type Checkpoint struct {
+	ID   int64
+	Size int64
+	Note []byte
+}
+
+// Stats are the counts CheckIntegrity compares: in an intact log Events ==
+// LastSeq and Hashes == tlog.StoredHashCount(LastSeq).
+type Stats struct {
+	// LastSeq is the highest sequence number stored, 0 when empty.
+	LastSeq int64
+	// Events is the number of event rows.
+	Events int64
+	// Hashes is the number of stored tree hash rows.
+	Hashes int64
+}
+
+// Search limits.
+const (
+	DefaultSearchLimit = 100
+	MaxSearchLimit     = 1000
+)
+
+// Filter selects events for the auditor search and for subject access. Every
+// set field must match; zero fields match everything. Results come newest
+// first (descending Seq).
+type Filter struct {
+	// Subject is the keyed pseudonym of the resident's BSN (Pseudonym), never the BSN.
+	Subject string
+	// Actor matches Event.Actor.Sub.
+	Actor string
+	// Department matches Event.Actor.Department.
+	Department string
+	Purpose    string
+	// Decision is DecisionAllow, DecisionDeny or DecisionError.
+	Decision string
+	// From (inclusive) and To (exclusive) bound Event.Time; zero: unbounded.
+	From, To time.Time
+	// Before is the cursor: only events with Seq < Before; 0: from the newest.
+	// The next page's cursor is the Seq of the last record of this page.
+	Before int64
+	// Limit is the page size: 0 means DefaultSearchLimit, more than
+	// MaxSearchLimit means MaxSearchLimit.
+	Limit int
+}
+
+// PageSize is f.Limit with the defaults applied.
+func (f Filter) PageSize() int {
+	switch {
+	case f.Limit <= 0:
+		return DefaultSearchLimit
+	case f.Limit > MaxSearchLimit:
+		return MaxSearchLimit
+	}
+	return f.Limit
+}
+
+// Store keeps the log: events, the Merkle tree's hashes and signed
+// checkpoints, all append-only. It has no update or delete. Implementations
+// are safe for concurrent use, also by several processes on one database
+// (PostgreSQL): the sequence stays one gap-free run and one tree.
+//
+// Every method's I/O errors wrap ErrUnavailable; a closed store returns
+// ErrUnavailable.
 type Store interface {
 	// Append stores events in one transaction, in order, and returns the
-	// sequence number given to each. It is all or nothing, and durable when
-	// it returns. Errors wrap ErrUnavailable.
+	// sequence number given to each: last stored + 1, + 2, ... (the events'
+	// own Seq is ignored). Inside the transaction, after taking the write
+	// lock, it reads the last sequence number and calls NewBatch (with a
+	// tlog.HashReader reading the stored hashes in the same transaction),
+	// then inserts exactly the batch's records and hashes. It is all or
+	// nothing, and durable when it returns (PostgreSQL commit; SQLite WAL
+	// with synchronous=FULL). Errors wrap ErrUnavailable.
 	Append(ctx context.Context, events []Event) ([]int64, error)
-	// Get returns the event with sequence number seq, or ErrNotFound.
-	Get(ctx context.Context, seq int64) (Event, error)
-	// List returns up to limit events with sequence numbers above after, in order.
-	List(ctx context.Context, after int64, limit int) ([]Event, error)
-	// Ping reports whether the store can take events; errors wrap ErrUnavailable.
+
+	// Record returns the event with sequence number seq as stored, or
+	// ErrNotFound.
+	Record(ctx context.Context, seq int64) (Record, error)
+	// Records returns up to limit records with Seq > after in ascending
+	// order (export and Verify page through the log with it); an empty
+	// slice past the end.
+	Records(ctx context.Context, after int64, limit int) ([]Record, error)
+	// Search returns up to f.PageSize() records matching f, newest first;
+	// an empty slice when none match. The fields it filters on are read
+	// from the stored record itself (SQLite: generated columns), so they
+	// cannot disagree with what Verify checks.
+	Search(ctx context.Context, f Filter) ([]Record, error)
+
+	// ReadHashes returns the stored tree hashes with the given stored hash
+	// indexes, in the order asked (it is the tlog.HashReader of the store;
+	// see HashReader). An index that is not stored is an error wrapping
+	// ErrNotFound. Verify asks for contiguous ascending runs: make that one
+	// range scan.
+	ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error)
+
+	// AddCheckpoint stores a signed checkpoint (c.ID is ignored) and
+	// returns its ID. Errors wrap ErrUnavailable.
+	AddCheckpoint(ctx context.Context, c Checkpoint) (int64, error)
+	// Checkpoints returns up to limit checkpoints with ID > after, by
+	// ascending ID; an empty slice past the end.
+	Checkpoints(ctx context.Context, after int64, limit int) ([]Checkpoint, error)
+	// LatestCheckpoint returns the checkpoint of the largest tree (the
+	// highest ID among equals), or ErrNotFound when there is none.
+	LatestCheckpoint(ctx context.Context) (Checkpoint, error)
+
+	// Stats counts what is stored.
+	Stats(ctx context.Context) (Stats, error)
+	// CheckAppendOnly reports whether every append-only trigger is in place
+	// (and, on PostgreSQL, enabled ALWAYS): nil if so; else an error
+	// wrapping ErrTampered that names each missing or disabled trigger; or
+	// ErrUnavailable. It never creates a trigger.
+	CheckAppendOnly(ctx context.Context) error
+	// Ping reports whether the store can take a write right now: nil, or
+	// an error wrapping ErrUnavailable when it cannot be reached, another
+	// process holds the write lock for longer than a short wait, or the
+	// disk fails. It writes nothing.
 	Ping(ctx context.Context) error
 	// Close releases the store.
 	Close() error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -108,6 +109,14 @@ func (l *Log) run() {
 					return
 				}
 			}
+		}
+		// The waiters just released by the last write may be on their way
+		// back with their next events: yield while more keep coming (a
+		// few times at most, microseconds), so that one transaction takes
+		// them all instead of half.
+		for prev, i := -1, 0; i < 4 && len(l.pending) > prev && len(l.pending) < l.opts.MaxBatch-1; i++ {
+			prev = len(l.pending)
+			runtime.Gosched()
 		}
 	drain:
 		for len(batch) < l.opts.MaxBatch {

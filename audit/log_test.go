@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -66,6 +67,56 @@ func TestLogFailsEveryWaiterWhenTheStoreFails(t *testing.T) {
 	seq, err := l.Append(context.Background(), audittest.Sample(1))
 	require.NoError(t, err, "the log recovers when the store does")
 	assert.Equal(t, int64(1), seq)
+}
+
+func TestLogFailsExactlyTheBatchWhoseAppendFailed(t *testing.T) {
+	store := &audittest.Memory{}
+	store.Delay(20 * time.Millisecond) // the first write is slow, the rest pile up behind it
+	store.FailNextAppend(errors.New("disk full"))
+	l := audit.NewLog(store, audit.LogOptions{})
+	defer l.Close()
+
+	const n = 30
+	var mu sync.Mutex
+	var failed int
+	var seqs []int64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			seq, err := l.Append(context.Background(), audittest.Sample(i))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				assert.ErrorIs(t, err, audit.ErrUnavailable)
+				assert.Zero(t, seq)
+				failed++
+				return
+			}
+			seqs = append(seqs, seq)
+		})
+		if i == 0 {
+			time.Sleep(5 * time.Millisecond) // the first is written alone
+		}
+	}
+	wg.Wait()
+	batches := store.Batches()
+	require.Greater(t, len(batches), 1)
+	assert.Equal(t, batches[0], failed, "exactly the events of the failed transaction fail")
+	assert.Equal(t, 1, batches[0], "the first was written alone")
+	assert.Len(t, store.Events(), n-failed, "every later batch is stored")
+	slices.Sort(seqs)
+	for i, seq := range seqs {
+		assert.Equal(t, int64(i+1), seq, "the failed batch leaves no gap")
+	}
+}
+
+func TestLogPingReportsTheStore(t *testing.T) {
+	store := &audittest.Memory{}
+	l := audit.NewLog(store, audit.LogOptions{})
+	defer l.Close()
+	require.NoError(t, l.Ping(context.Background()))
+	store.Fail(errors.New("write lock held"))
+	require.ErrorIs(t, l.Ping(context.Background()), audit.ErrUnavailable)
 }
 
 func TestLogWriteIsNotCancelledByTheCaller(t *testing.T) {

@@ -1,9 +1,14 @@
--- name: InsertEvent :one
-INSERT INTO audit_events (
-    recorded_at, trace_id, operation, actor_sub, actor_department,
-    actor_organisation, purpose, subject, decision, status, record
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-RETURNING seq;
+-- The audit store's queries (sqlc). There is no UPDATE and no DELETE: the
+-- log is append-only, and the triggers of the migrations refuse both.
+
+-- name: LastSeq :one
+SELECT CAST(COALESCE(MAX(seq), 0) AS INTEGER) AS last_seq FROM audit_events;
+
+-- name: InsertEvent :exec
+INSERT INTO audit_events (seq, record) VALUES (?, ?);
+
+-- name: InsertHash :exec
+INSERT INTO audit_tree_hashes (idx, hash) VALUES (?, ?);
 
 -- name: GetEvent :one
 SELECT seq, record FROM audit_events WHERE seq = ?;
@@ -11,5 +16,62 @@ SELECT seq, record FROM audit_events WHERE seq = ?;
 -- name: ListEvents :many
 SELECT seq, record FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?;
 
--- name: LastSeq :one
-SELECT CAST(COALESCE(MAX(seq), 0) AS INTEGER) AS last_seq FROM audit_events;
+-- name: Hashes :many
+SELECT idx, hash FROM audit_tree_hashes WHERE idx IN (sqlc.slice(indexes));
+
+-- name: SearchBySubject :many
+SELECT seq, record FROM audit_events
+WHERE subject = sqlc.arg(subject)
+  AND (sqlc.arg(actor) = '' OR actor_sub = sqlc.arg(actor))
+  AND (sqlc.arg(department) = '' OR department = sqlc.arg(department))
+  AND (sqlc.arg(purpose) = '' OR purpose = sqlc.arg(purpose))
+  AND (sqlc.arg(decision) = '' OR decision = sqlc.arg(decision))
+  AND time >= sqlc.arg(time_from) AND time < sqlc.arg(time_to)
+  AND seq < sqlc.arg(before)
+ORDER BY seq DESC
+LIMIT sqlc.arg(page_size);
+
+-- name: SearchByActor :many
+SELECT seq, record FROM audit_events
+WHERE actor_sub = sqlc.arg(actor)
+  AND (sqlc.arg(department) = '' OR department = sqlc.arg(department))
+  AND (sqlc.arg(purpose) = '' OR purpose = sqlc.arg(purpose))
+  AND (sqlc.arg(decision) = '' OR decision = sqlc.arg(decision))
+  AND time >= sqlc.arg(time_from) AND time < sqlc.arg(time_to)
+  AND seq < sqlc.arg(before)
+ORDER BY seq DESC
+LIMIT sqlc.arg(page_size);
+
+-- name: Search :many
+SELECT seq, record FROM audit_events
+WHERE (sqlc.arg(department) = '' OR department = sqlc.arg(department))
+  AND (sqlc.arg(purpose) = '' OR purpose = sqlc.arg(purpose))
+  AND (sqlc.arg(decision) = '' OR decision = sqlc.arg(decision))
+  AND time >= sqlc.arg(time_from) AND time < sqlc.arg(time_to)
+  AND seq < sqlc.arg(before)
+ORDER BY seq DESC
+LIMIT sqlc.arg(page_size);
+
+-- name: InsertCheckpoint :one
+INSERT INTO audit_checkpoints (id, size, note)
+VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM audit_checkpoints), ?, ?)
+RETURNING id;
+
+-- name: ListCheckpoints :many
+SELECT id, size, note FROM audit_checkpoints WHERE id > ? ORDER BY id LIMIT ?;
+
+-- name: LatestCheckpoint :one
+SELECT id, size, note FROM audit_checkpoints ORDER BY size DESC, id DESC LIMIT 1;
+
+-- name: Stats :one
+SELECT
+    CAST((SELECT COALESCE(MAX(seq), 0) FROM audit_events) AS INTEGER) AS last_seq,
+    CAST((SELECT COUNT(*) FROM audit_events) AS INTEGER) AS events,
+    CAST((SELECT COUNT(*) FROM audit_tree_hashes) AS INTEGER) AS hashes;
+
+-- name: HashRangeHex :one
+-- One row for a whole run of hashes, hex-encoded in index order: Verify
+-- reads twice as many hashes as events, and a row each costs more than the
+-- hash.
+SELECT CAST(COUNT(*) AS INTEGER) AS n, CAST(COALESCE(group_concat(hex(hash), ''), '') AS TEXT) AS hashes
+FROM (SELECT hash FROM audit_tree_hashes WHERE idx BETWEEN sqlc.arg(lo) AND sqlc.arg(hi) ORDER BY idx);

@@ -2,57 +2,168 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/klantbeeld/klantbeeld/audit"
 	"github.com/klantbeeld/klantbeeld/audit/audittest"
 	"github.com/klantbeeld/klantbeeld/audit/sqlite"
 )
 
-func open(t *testing.T) audit.Store {
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "audit.db"))
+func openAt(t testing.TB, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
 }
 
 func TestConformance(t *testing.T) {
-	audittest.Exercise(t, open)
+	audittest.Exercise(t, func(t *testing.T) audit.Store { return openAt(t, filepath.Join(t.TempDir(), "audit.db")) })
 }
 
-func TestAppendOnlyTriggersRefuseUpdateAndDelete(t *testing.T) {
-	ctx := context.Background()
+func TestSharedFile(t *testing.T) {
+	audittest.ExerciseShared(t, func(t *testing.T, n int) []audit.Store {
+		path := filepath.Join(t.TempDir(), "audit.db")
+		out := make([]audit.Store, n)
+		for i := range out {
+			out[i] = openAt(t, path)
+		}
+		return out
+	})
+}
+
+// raw opens a second handle on the file, as an operator with sqlite3 would have.
+func raw(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sqlite.OpenRaw(path)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// withEvents makes a log of n events with a checkpoint, closed, and returns
+// its path and the checkpoint verifier.
+func withEvents(t *testing.T, n int) (string, note.Verifier) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "audit.db")
-	s, err := sqlite.Open(ctx, path)
+	s, err := sqlite.Open(context.Background(), path)
 	require.NoError(t, err)
-	_, err = s.Append(ctx, []audit.Event{audittest.Sample(1)})
-	require.NoError(t, err)
-	require.NoError(t, s.Close())
-
-	// A second handle on the file, as an operator with sqlite3 would have.
-	raw, err := sqlite.OpenRaw(path)
-	require.NoError(t, err)
-	defer raw.Close()
-	for _, stmt := range []string{
-		`UPDATE audit_events SET decision = 'deny' WHERE seq = 1`,
-		`DELETE FROM audit_events WHERE seq = 1`,
-		`DELETE FROM audit_events`,
-	} {
-		_, err := raw.ExecContext(ctx, stmt)
-		require.Error(t, err, stmt)
-		assert.Contains(t, err.Error(), "append-only", stmt)
+	evs := make([]audit.Event, n)
+	for i := range evs {
+		evs[i] = audittest.Sample(i)
 	}
-	var n int
-	require.NoError(t, raw.QueryRowContext(ctx, `SELECT count(*) FROM audit_events`).Scan(&n))
-	assert.Equal(t, 1, n)
+	_, err = s.Append(context.Background(), evs)
+	require.NoError(t, err)
+	signer, verifier := audittest.NewSigner(t)
+	require.NoError(t, audit.NewCheckpointer(s, signer, audit.CheckpointerOptions{Interval: -1}).Close())
+	require.NoError(t, s.Close())
+	return path, verifier
 }
 
-func TestReopenKeepsEventsAndNumbering(t *testing.T) {
+func TestTriggersRefuseEveryChange(t *testing.T) {
+	path, verifier := withEvents(t, 3)
+	db := raw(t, path)
+	record := `{"seq":2,"time":"2026-11-23T10:00:00.000000000Z","decision":"deny"}`
+	tests := []struct {
+		name, stmt string
+		args       []any
+	}{
+		{"update an event", `UPDATE audit_events SET record = '{}' WHERE seq = 1`, nil},
+		{"delete an event", `DELETE FROM audit_events WHERE seq = 1`, nil},
+		{"delete every event", `DELETE FROM audit_events`, nil},
+		{"replace an event with INSERT OR REPLACE", `INSERT OR REPLACE INTO audit_events (seq, record) VALUES (2, ?)`, []any{record}},
+		{"replace an event with REPLACE", `REPLACE INTO audit_events (seq, record) VALUES (2, ?)`, []any{record}},
+		{"insert past a gap", `INSERT INTO audit_events (seq, record) VALUES (5, ?)`, []any{record}},
+		{"insert without a number", `INSERT INTO audit_events (record) VALUES (?)`, []any{record}},
+		{"update a tree hash", `UPDATE audit_tree_hashes SET hash = zeroblob(32) WHERE idx = 0`, nil},
+		{"delete a tree hash", `DELETE FROM audit_tree_hashes WHERE idx = 0`, nil},
+		{"replace a tree hash", `INSERT OR REPLACE INTO audit_tree_hashes (idx, hash) VALUES (0, zeroblob(32))`, nil},
+		{"update a checkpoint", `UPDATE audit_checkpoints SET note = 'x' WHERE id = 1`, nil},
+		{"delete a checkpoint", `DELETE FROM audit_checkpoints`, nil},
+		{"replace a checkpoint", `INSERT OR REPLACE INTO audit_checkpoints (id, size, note) VALUES (1, 1, 'x')`, nil},
+		{"checkpoint beyond the log", `INSERT INTO audit_checkpoints (id, size, note) VALUES (2, 4, 'x')`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := db.Exec(tt.stmt, tt.args...)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "append-only")
+		})
+	}
+	s := openAt(t, path)
+	rep, err := audit.Verify(context.Background(), s, verifier, audit.VerifyOptions{})
+	require.NoError(t, err, "nothing changed")
+	assert.Equal(t, int64(3), rep.Tree.N)
+}
+
+func TestOpenRefusesALogWithADroppedTrigger(t *testing.T) {
+	path, _ := withEvents(t, 2)
+	_, err := raw(t, path).Exec(`DROP TRIGGER audit_tree_hashes_no_update`)
+	require.NoError(t, err)
+	_, err = sqlite.Open(context.Background(), path)
+	require.ErrorIs(t, err, audit.ErrTampered)
+	assert.Contains(t, err.Error(), "audit_tree_hashes_no_update is missing")
+
+	var n int
+	require.NoError(t, raw(t, path).QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'audit_tree_hashes_no_update'`).Scan(&n))
+	assert.Zero(t, n, "Open does not make the trigger again")
+}
+
+func TestOpenRefusesALogWithAnAlteredTrigger(t *testing.T) {
+	path, _ := withEvents(t, 2)
+	db := raw(t, path)
+	_, err := db.Exec(`DROP TRIGGER audit_events_no_update`)
+	require.NoError(t, err)
+	_, err = db.Exec(`CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events WHEN 0 BEGIN SELECT 1; END`)
+	require.NoError(t, err)
+	_, err = sqlite.Open(context.Background(), path)
+	require.ErrorIs(t, err, audit.ErrTampered)
+	assert.Contains(t, err.Error(), "audit_events_no_update was altered")
+}
+
+func TestOpenRefusesALogOfTheOldFormat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	_, err := raw(t, path).Exec(`CREATE TABLE audit_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, record BLOB NOT NULL)`)
+	require.NoError(t, err)
+	_, err = sqlite.Open(context.Background(), path)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "predates the tamper-evident format")
+}
+
+func TestPingIsUnavailableWhileAnotherProcessHoldsTheWriteLock(t *testing.T) {
+	path, _ := withEvents(t, 1)
+	s := openAt(t, path)
+	require.NoError(t, s.Ping(context.Background()))
+
+	// A second connection, as another process would, takes the write lock.
+	conn, err := raw(t, path).Conn(context.Background())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`)
+	require.NoError(t, err)
+
+	start := time.Now()
+	err = s.Ping(context.Background())
+	require.ErrorIs(t, err, audit.ErrUnavailable)
+	assert.Less(t, time.Since(start), 3*time.Second, "readiness answers soon, not after the write lock's 5 s")
+	_, err = s.Records(context.Background(), 0, 1)
+	require.NoError(t, err, "reading still works: only writing is blocked")
+
+	_, err = conn.ExecContext(context.Background(), `ROLLBACK`)
+	require.NoError(t, err)
+	require.NoError(t, s.Ping(context.Background()), "ready again once the lock is released")
+}
+
+func TestReopenKeepsEventsNumberingAndTree(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sub", "audit.db")
 	s, err := sqlite.Open(ctx, path)
@@ -61,21 +172,19 @@ func TestReopenKeepsEventsAndNumbering(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 
-	s, err = sqlite.Open(ctx, path)
-	require.NoError(t, err)
-	defer s.Close()
+	s = openAt(t, path)
 	seqs, err := s.Append(ctx, []audit.Event{audittest.Sample(3)})
 	require.NoError(t, err)
 	assert.Equal(t, []int64{3}, seqs)
+	_, verifier := audittest.NewSigner(t)
+	rep, err := audit.Verify(ctx, s, verifier, audit.VerifyOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), rep.Tree.N)
 }
 
 func TestDatabaseFilesArePrivate(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.db")
-	s, err := sqlite.Open(context.Background(), path)
-	require.NoError(t, err)
-	defer s.Close()
-	_, err = s.Append(context.Background(), []audit.Event{audittest.Sample(1)})
-	require.NoError(t, err)
+	path, _ := withEvents(t, 1)
+	openAt(t, path)
 	st, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
@@ -101,4 +210,29 @@ func TestPathFromDSN(t *testing.T) {
 		require.NoError(t, err, tt.dsn)
 		assert.Equal(t, filepath.FromSlash(tt.want), got)
 	}
+}
+
+func TestOpenExistingExaminesATamperedLog(t *testing.T) {
+	ctx := context.Background()
+	path, verifier := withEvents(t, 4)
+	tamperer{path}.ChangeEvent(t, 2, []byte(`{"seq":2,"time":"2026-11-23T10:00:00.000000000Z"}`))
+	_, err := raw(t, path).Exec(`DROP TRIGGER audit_events_no_delete`)
+	require.NoError(t, err)
+
+	s, err := sqlite.OpenExisting(ctx, path)
+	require.NoError(t, err, "verification must be able to look at a log Open refuses")
+	defer s.Close()
+	assert.ErrorContains(t, s.CheckAppendOnly(ctx), "audit_events_no_delete is missing")
+	_, err = audit.Verify(ctx, s, verifier, audit.VerifyOptions{})
+	ve, ok := errors.AsType[*audit.VerifyError](err)
+	require.True(t, ok, "want a *VerifyError, got %v", err)
+	assert.Equal(t, int64(2), ve.Seq)
+}
+
+func TestOpenExistingRefusesAMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nothing.db")
+	_, err := sqlite.OpenExisting(context.Background(), path)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	_, err = os.Stat(path)
+	require.ErrorIs(t, err, os.ErrNotExist, "no empty log is made")
 }

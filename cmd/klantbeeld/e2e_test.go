@@ -99,7 +99,7 @@ func (e *env) view(token, bsn, purpose string) reply {
 
 func (e *env) events() []audit.Event {
 	e.t.Helper()
-	evs, err := e.app.Store.List(context.Background(), 0, 10000)
+	evs, err := audit.Events(context.Background(), e.app.Store, 0, 10000)
 	require.NoError(e.t, err)
 	return evs
 }

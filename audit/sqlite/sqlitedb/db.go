@@ -7,6 +7,7 @@ package sqlitedb
 import (
 	"context"
 	"database/sql"
+	"fmt"
 )
 
 type DBTX interface {
@@ -20,12 +21,198 @@ func New(db DBTX) *Queries {
 	return &Queries{db: db}
 }
 
+func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
+	q := Queries{db: db}
+	var err error
+	if q.getEventStmt, err = db.PrepareContext(ctx, getEvent); err != nil {
+		return nil, fmt.Errorf("error preparing query GetEvent: %w", err)
+	}
+	if q.hashRangeHexStmt, err = db.PrepareContext(ctx, hashRangeHex); err != nil {
+		return nil, fmt.Errorf("error preparing query HashRangeHex: %w", err)
+	}
+	if q.hashesStmt, err = db.PrepareContext(ctx, hashes); err != nil {
+		return nil, fmt.Errorf("error preparing query Hashes: %w", err)
+	}
+	if q.insertCheckpointStmt, err = db.PrepareContext(ctx, insertCheckpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertCheckpoint: %w", err)
+	}
+	if q.insertEventStmt, err = db.PrepareContext(ctx, insertEvent); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertEvent: %w", err)
+	}
+	if q.insertHashStmt, err = db.PrepareContext(ctx, insertHash); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertHash: %w", err)
+	}
+	if q.lastSeqStmt, err = db.PrepareContext(ctx, lastSeq); err != nil {
+		return nil, fmt.Errorf("error preparing query LastSeq: %w", err)
+	}
+	if q.latestCheckpointStmt, err = db.PrepareContext(ctx, latestCheckpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query LatestCheckpoint: %w", err)
+	}
+	if q.listCheckpointsStmt, err = db.PrepareContext(ctx, listCheckpoints); err != nil {
+		return nil, fmt.Errorf("error preparing query ListCheckpoints: %w", err)
+	}
+	if q.listEventsStmt, err = db.PrepareContext(ctx, listEvents); err != nil {
+		return nil, fmt.Errorf("error preparing query ListEvents: %w", err)
+	}
+	if q.searchStmt, err = db.PrepareContext(ctx, search); err != nil {
+		return nil, fmt.Errorf("error preparing query Search: %w", err)
+	}
+	if q.searchByActorStmt, err = db.PrepareContext(ctx, searchByActor); err != nil {
+		return nil, fmt.Errorf("error preparing query SearchByActor: %w", err)
+	}
+	if q.searchBySubjectStmt, err = db.PrepareContext(ctx, searchBySubject); err != nil {
+		return nil, fmt.Errorf("error preparing query SearchBySubject: %w", err)
+	}
+	if q.statsStmt, err = db.PrepareContext(ctx, stats); err != nil {
+		return nil, fmt.Errorf("error preparing query Stats: %w", err)
+	}
+	return &q, nil
+}
+
+func (q *Queries) Close() error {
+	var err error
+	if q.getEventStmt != nil {
+		if cerr := q.getEventStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getEventStmt: %w", cerr)
+		}
+	}
+	if q.hashRangeHexStmt != nil {
+		if cerr := q.hashRangeHexStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing hashRangeHexStmt: %w", cerr)
+		}
+	}
+	if q.hashesStmt != nil {
+		if cerr := q.hashesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing hashesStmt: %w", cerr)
+		}
+	}
+	if q.insertCheckpointStmt != nil {
+		if cerr := q.insertCheckpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertCheckpointStmt: %w", cerr)
+		}
+	}
+	if q.insertEventStmt != nil {
+		if cerr := q.insertEventStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertEventStmt: %w", cerr)
+		}
+	}
+	if q.insertHashStmt != nil {
+		if cerr := q.insertHashStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertHashStmt: %w", cerr)
+		}
+	}
+	if q.lastSeqStmt != nil {
+		if cerr := q.lastSeqStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing lastSeqStmt: %w", cerr)
+		}
+	}
+	if q.latestCheckpointStmt != nil {
+		if cerr := q.latestCheckpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing latestCheckpointStmt: %w", cerr)
+		}
+	}
+	if q.listCheckpointsStmt != nil {
+		if cerr := q.listCheckpointsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listCheckpointsStmt: %w", cerr)
+		}
+	}
+	if q.listEventsStmt != nil {
+		if cerr := q.listEventsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listEventsStmt: %w", cerr)
+		}
+	}
+	if q.searchStmt != nil {
+		if cerr := q.searchStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing searchStmt: %w", cerr)
+		}
+	}
+	if q.searchByActorStmt != nil {
+		if cerr := q.searchByActorStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing searchByActorStmt: %w", cerr)
+		}
+	}
+	if q.searchBySubjectStmt != nil {
+		if cerr := q.searchBySubjectStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing searchBySubjectStmt: %w", cerr)
+		}
+	}
+	if q.statsStmt != nil {
+		if cerr := q.statsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing statsStmt: %w", cerr)
+		}
+	}
+	return err
+}
+
+func (q *Queries) exec(ctx context.Context, stmt *sql.Stmt, query string, args ...interface{}) (sql.Result, error) {
+	switch {
+	case stmt != nil && q.tx != nil:
+		return q.tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+	case stmt != nil:
+		return stmt.ExecContext(ctx, args...)
+	default:
+		return q.db.ExecContext(ctx, query, args...)
+	}
+}
+
+func (q *Queries) query(ctx context.Context, stmt *sql.Stmt, query string, args ...interface{}) (*sql.Rows, error) {
+	switch {
+	case stmt != nil && q.tx != nil:
+		return q.tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
+	case stmt != nil:
+		return stmt.QueryContext(ctx, args...)
+	default:
+		return q.db.QueryContext(ctx, query, args...)
+	}
+}
+
+func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, args ...interface{}) *sql.Row {
+	switch {
+	case stmt != nil && q.tx != nil:
+		return q.tx.StmtContext(ctx, stmt).QueryRowContext(ctx, args...)
+	case stmt != nil:
+		return stmt.QueryRowContext(ctx, args...)
+	default:
+		return q.db.QueryRowContext(ctx, query, args...)
+	}
+}
+
 type Queries struct {
-	db DBTX
+	db                   DBTX
+	tx                   *sql.Tx
+	getEventStmt         *sql.Stmt
+	hashRangeHexStmt     *sql.Stmt
+	hashesStmt           *sql.Stmt
+	insertCheckpointStmt *sql.Stmt
+	insertEventStmt      *sql.Stmt
+	insertHashStmt       *sql.Stmt
+	lastSeqStmt          *sql.Stmt
+	latestCheckpointStmt *sql.Stmt
+	listCheckpointsStmt  *sql.Stmt
+	listEventsStmt       *sql.Stmt
+	searchStmt           *sql.Stmt
+	searchByActorStmt    *sql.Stmt
+	searchBySubjectStmt  *sql.Stmt
+	statsStmt            *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db: tx,
+		db:                   tx,
+		tx:                   tx,
+		getEventStmt:         q.getEventStmt,
+		hashRangeHexStmt:     q.hashRangeHexStmt,
+		hashesStmt:           q.hashesStmt,
+		insertCheckpointStmt: q.insertCheckpointStmt,
+		insertEventStmt:      q.insertEventStmt,
+		insertHashStmt:       q.insertHashStmt,
+		lastSeqStmt:          q.lastSeqStmt,
+		latestCheckpointStmt: q.latestCheckpointStmt,
+		listCheckpointsStmt:  q.listCheckpointsStmt,
+		listEventsStmt:       q.listEventsStmt,
+		searchStmt:           q.searchStmt,
+		searchByActorStmt:    q.searchByActorStmt,
+		searchBySubjectStmt:  q.searchBySubjectStmt,
+		statsStmt:            q.statsStmt,
 	}
 }

@@ -4,17 +4,28 @@
 
 package sqlitedb
 
+import (
+	"database/sql"
+)
+
+type AuditCheckpoint struct {
+	ID   int64
+	Size int64
+	Note string
+}
+
 type AuditEvent struct {
-	Seq               int64
-	RecordedAt        string
-	TraceID           string
-	Operation         string
-	ActorSub          string
-	ActorDepartment   string
-	ActorOrganisation string
-	Purpose           string
-	Subject           string
-	Decision          string
-	Status            int64
-	Record            []byte
+	Seq        int64
+	Record     string
+	Time       sql.NullString
+	Subject    sql.NullString
+	ActorSub   sql.NullString
+	Department sql.NullString
+	Purpose    sql.NullString
+	Decision   sql.NullString
+}
+
+type AuditTreeHash struct {
+	Idx  int64
+	Hash []byte
 }

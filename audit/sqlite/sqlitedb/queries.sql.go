@@ -7,6 +7,8 @@ package sqlitedb
 
 import (
 	"context"
+	"database/sql"
+	"strings"
 )
 
 const getEvent = `-- name: GetEvent :one
@@ -15,66 +17,179 @@ SELECT seq, record FROM audit_events WHERE seq = ?
 
 type GetEventRow struct {
 	Seq    int64
-	Record []byte
+	Record string
 }
 
 func (q *Queries) GetEvent(ctx context.Context, seq int64) (GetEventRow, error) {
-	row := q.db.QueryRowContext(ctx, getEvent, seq)
+	row := q.queryRow(ctx, q.getEventStmt, getEvent, seq)
 	var i GetEventRow
 	err := row.Scan(&i.Seq, &i.Record)
 	return i, err
 }
 
-const insertEvent = `-- name: InsertEvent :one
-INSERT INTO audit_events (
-    recorded_at, trace_id, operation, actor_sub, actor_department,
-    actor_organisation, purpose, subject, decision, status, record
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-RETURNING seq
+const hashRangeHex = `-- name: HashRangeHex :one
+SELECT CAST(COUNT(*) AS INTEGER) AS n, CAST(COALESCE(group_concat(hex(hash), ''), '') AS TEXT) AS hashes
+FROM (SELECT hash FROM audit_tree_hashes WHERE idx BETWEEN ?1 AND ?2 ORDER BY idx)
+`
+
+type HashRangeHexParams struct {
+	Lo int64
+	Hi int64
+}
+
+type HashRangeHexRow struct {
+	N      int64
+	Hashes string
+}
+
+// One row for a whole run of hashes, hex-encoded in index order: Verify
+// reads twice as many hashes as events, and a row each costs more than the
+// hash.
+func (q *Queries) HashRangeHex(ctx context.Context, arg HashRangeHexParams) (HashRangeHexRow, error) {
+	row := q.queryRow(ctx, q.hashRangeHexStmt, hashRangeHex, arg.Lo, arg.Hi)
+	var i HashRangeHexRow
+	err := row.Scan(&i.N, &i.Hashes)
+	return i, err
+}
+
+const hashes = `-- name: Hashes :many
+SELECT idx, hash FROM audit_tree_hashes WHERE idx IN (/*SLICE:indexes*/?)
+`
+
+func (q *Queries) Hashes(ctx context.Context, indexes []int64) ([]AuditTreeHash, error) {
+	query := hashes
+	var queryParams []interface{}
+	if len(indexes) > 0 {
+		for _, v := range indexes {
+			queryParams = append(queryParams, v)
+		}
+		query = strings.Replace(query, "/*SLICE:indexes*/?", strings.Repeat(",?", len(indexes))[1:], 1)
+	} else {
+		query = strings.Replace(query, "/*SLICE:indexes*/?", "NULL", 1)
+	}
+	rows, err := q.query(ctx, nil, query, queryParams...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AuditTreeHash
+	for rows.Next() {
+		var i AuditTreeHash
+		if err := rows.Scan(&i.Idx, &i.Hash); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const insertCheckpoint = `-- name: InsertCheckpoint :one
+INSERT INTO audit_checkpoints (id, size, note)
+VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM audit_checkpoints), ?, ?)
+RETURNING id
+`
+
+type InsertCheckpointParams struct {
+	Size int64
+	Note string
+}
+
+func (q *Queries) InsertCheckpoint(ctx context.Context, arg InsertCheckpointParams) (int64, error) {
+	row := q.queryRow(ctx, q.insertCheckpointStmt, insertCheckpoint, arg.Size, arg.Note)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
+const insertEvent = `-- name: InsertEvent :exec
+INSERT INTO audit_events (seq, record) VALUES (?, ?)
 `
 
 type InsertEventParams struct {
-	RecordedAt        string
-	TraceID           string
-	Operation         string
-	ActorSub          string
-	ActorDepartment   string
-	ActorOrganisation string
-	Purpose           string
-	Subject           string
-	Decision          string
-	Status            int64
-	Record            []byte
+	Seq    int64
+	Record string
 }
 
-func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) (int64, error) {
-	row := q.db.QueryRowContext(ctx, insertEvent,
-		arg.RecordedAt,
-		arg.TraceID,
-		arg.Operation,
-		arg.ActorSub,
-		arg.ActorDepartment,
-		arg.ActorOrganisation,
-		arg.Purpose,
-		arg.Subject,
-		arg.Decision,
-		arg.Status,
-		arg.Record,
-	)
-	var seq int64
-	err := row.Scan(&seq)
-	return seq, err
+func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) error {
+	_, err := q.exec(ctx, q.insertEventStmt, insertEvent, arg.Seq, arg.Record)
+	return err
+}
+
+const insertHash = `-- name: InsertHash :exec
+INSERT INTO audit_tree_hashes (idx, hash) VALUES (?, ?)
+`
+
+type InsertHashParams struct {
+	Idx  int64
+	Hash []byte
+}
+
+func (q *Queries) InsertHash(ctx context.Context, arg InsertHashParams) error {
+	_, err := q.exec(ctx, q.insertHashStmt, insertHash, arg.Idx, arg.Hash)
+	return err
 }
 
 const lastSeq = `-- name: LastSeq :one
+
 SELECT CAST(COALESCE(MAX(seq), 0) AS INTEGER) AS last_seq FROM audit_events
 `
 
+// The audit store's queries (sqlc). There is no UPDATE and no DELETE: the
+// log is append-only, and the triggers of the migrations refuse both.
 func (q *Queries) LastSeq(ctx context.Context) (int64, error) {
-	row := q.db.QueryRowContext(ctx, lastSeq)
+	row := q.queryRow(ctx, q.lastSeqStmt, lastSeq)
 	var last_seq int64
 	err := row.Scan(&last_seq)
 	return last_seq, err
+}
+
+const latestCheckpoint = `-- name: LatestCheckpoint :one
+SELECT id, size, note FROM audit_checkpoints ORDER BY size DESC, id DESC LIMIT 1
+`
+
+func (q *Queries) LatestCheckpoint(ctx context.Context) (AuditCheckpoint, error) {
+	row := q.queryRow(ctx, q.latestCheckpointStmt, latestCheckpoint)
+	var i AuditCheckpoint
+	err := row.Scan(&i.ID, &i.Size, &i.Note)
+	return i, err
+}
+
+const listCheckpoints = `-- name: ListCheckpoints :many
+SELECT id, size, note FROM audit_checkpoints WHERE id > ? ORDER BY id LIMIT ?
+`
+
+type ListCheckpointsParams struct {
+	ID    int64
+	Limit int64
+}
+
+func (q *Queries) ListCheckpoints(ctx context.Context, arg ListCheckpointsParams) ([]AuditCheckpoint, error) {
+	rows, err := q.query(ctx, q.listCheckpointsStmt, listCheckpoints, arg.ID, arg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AuditCheckpoint
+	for rows.Next() {
+		var i AuditCheckpoint
+		if err := rows.Scan(&i.ID, &i.Size, &i.Note); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listEvents = `-- name: ListEvents :many
@@ -88,11 +203,11 @@ type ListEventsParams struct {
 
 type ListEventsRow struct {
 	Seq    int64
-	Record []byte
+	Record string
 }
 
 func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListEventsRow, error) {
-	rows, err := q.db.QueryContext(ctx, listEvents, arg.Seq, arg.Limit)
+	rows, err := q.query(ctx, q.listEventsStmt, listEvents, arg.Seq, arg.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -112,4 +227,204 @@ func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListE
 		return nil, err
 	}
 	return items, nil
+}
+
+const search = `-- name: Search :many
+SELECT seq, record FROM audit_events
+WHERE (?1 = '' OR department = ?1)
+  AND (?2 = '' OR purpose = ?2)
+  AND (?3 = '' OR decision = ?3)
+  AND time >= ?4 AND time < ?5
+  AND seq < ?6
+ORDER BY seq DESC
+LIMIT ?7
+`
+
+type SearchParams struct {
+	Department interface{}
+	Purpose    interface{}
+	Decision   interface{}
+	TimeFrom   sql.NullString
+	TimeTo     sql.NullString
+	Before     int64
+	PageSize   int64
+}
+
+type SearchRow struct {
+	Seq    int64
+	Record string
+}
+
+func (q *Queries) Search(ctx context.Context, arg SearchParams) ([]SearchRow, error) {
+	rows, err := q.query(ctx, q.searchStmt, search,
+		arg.Department,
+		arg.Purpose,
+		arg.Decision,
+		arg.TimeFrom,
+		arg.TimeTo,
+		arg.Before,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SearchRow
+	for rows.Next() {
+		var i SearchRow
+		if err := rows.Scan(&i.Seq, &i.Record); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const searchByActor = `-- name: SearchByActor :many
+SELECT seq, record FROM audit_events
+WHERE actor_sub = ?1
+  AND (?2 = '' OR department = ?2)
+  AND (?3 = '' OR purpose = ?3)
+  AND (?4 = '' OR decision = ?4)
+  AND time >= ?5 AND time < ?6
+  AND seq < ?7
+ORDER BY seq DESC
+LIMIT ?8
+`
+
+type SearchByActorParams struct {
+	Actor      sql.NullString
+	Department interface{}
+	Purpose    interface{}
+	Decision   interface{}
+	TimeFrom   sql.NullString
+	TimeTo     sql.NullString
+	Before     int64
+	PageSize   int64
+}
+
+type SearchByActorRow struct {
+	Seq    int64
+	Record string
+}
+
+func (q *Queries) SearchByActor(ctx context.Context, arg SearchByActorParams) ([]SearchByActorRow, error) {
+	rows, err := q.query(ctx, q.searchByActorStmt, searchByActor,
+		arg.Actor,
+		arg.Department,
+		arg.Purpose,
+		arg.Decision,
+		arg.TimeFrom,
+		arg.TimeTo,
+		arg.Before,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SearchByActorRow
+	for rows.Next() {
+		var i SearchByActorRow
+		if err := rows.Scan(&i.Seq, &i.Record); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const searchBySubject = `-- name: SearchBySubject :many
+SELECT seq, record FROM audit_events
+WHERE subject = ?1
+  AND (?2 = '' OR actor_sub = ?2)
+  AND (?3 = '' OR department = ?3)
+  AND (?4 = '' OR purpose = ?4)
+  AND (?5 = '' OR decision = ?5)
+  AND time >= ?6 AND time < ?7
+  AND seq < ?8
+ORDER BY seq DESC
+LIMIT ?9
+`
+
+type SearchBySubjectParams struct {
+	Subject    sql.NullString
+	Actor      interface{}
+	Department interface{}
+	Purpose    interface{}
+	Decision   interface{}
+	TimeFrom   sql.NullString
+	TimeTo     sql.NullString
+	Before     int64
+	PageSize   int64
+}
+
+type SearchBySubjectRow struct {
+	Seq    int64
+	Record string
+}
+
+func (q *Queries) SearchBySubject(ctx context.Context, arg SearchBySubjectParams) ([]SearchBySubjectRow, error) {
+	rows, err := q.query(ctx, q.searchBySubjectStmt, searchBySubject,
+		arg.Subject,
+		arg.Actor,
+		arg.Department,
+		arg.Purpose,
+		arg.Decision,
+		arg.TimeFrom,
+		arg.TimeTo,
+		arg.Before,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SearchBySubjectRow
+	for rows.Next() {
+		var i SearchBySubjectRow
+		if err := rows.Scan(&i.Seq, &i.Record); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const stats = `-- name: Stats :one
+SELECT
+    CAST((SELECT COALESCE(MAX(seq), 0) FROM audit_events) AS INTEGER) AS last_seq,
+    CAST((SELECT COUNT(*) FROM audit_events) AS INTEGER) AS events,
+    CAST((SELECT COUNT(*) FROM audit_tree_hashes) AS INTEGER) AS hashes
+`
+
+type StatsRow struct {
+	LastSeq int64
+	Events  int64
+	Hashes  int64
+}
+
+func (q *Queries) Stats(ctx context.Context) (StatsRow, error) {
+	row := q.queryRow(ctx, q.statsStmt, stats)
+	var i StatsRow
+	err := row.Scan(&i.LastSeq, &i.Events, &i.Hashes)
+	return i, err
 }
