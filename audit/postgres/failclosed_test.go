@@ -1,0 +1,167 @@
+package postgres_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/klantbeeld/klantbeeld/audit"
+	"github.com/klantbeeld/klantbeeld/audit/audittest"
+	"github.com/klantbeeld/klantbeeld/audit/postgres"
+	"github.com/klantbeeld/klantbeeld/audit/postgres/pgtest"
+)
+
+// PostgreSQL goes away in the middle of a load and comes back: no append is
+// reported stored that is not committed, none that is committed is
+// reported failed (a commit whose answer was lost is settled), none is
+// stored twice, and the same store takes appends again without reopening.
+func TestFailsClosedWhenPostgresIsCutOffMidLoad(t *testing.T) {
+	pgtest.URL(t)
+	t.Parallel()
+	d := newDB(t)
+	proxy := pgtest.NewProxy(t, pgtest.Addr(t, d.url))
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, pgtest.WithAddr(t, d.url, proxy.Addr()), postgres.Options{Schema: d.schema, MaxConns: 8})
+	require.NoError(t, err)
+	defer s.Close()
+	l := audit.NewLog(s, audit.LogOptions{WriteTimeout: 5 * time.Second})
+
+	type stored struct {
+		trace string
+		seq   int64
+	}
+	var (
+		mu              sync.Mutex
+		reported        []stored
+		failed          int
+		restored        atomic.Bool
+		storedAfterCut  atomic.Int64
+		next            atomic.Int64
+		stop            = make(chan struct{})
+		wg              sync.WaitGroup
+		reportedStored  = func() int { mu.Lock(); defer mu.Unlock(); return len(reported) }
+		reportedFailure = func() int { mu.Lock(); defer mu.Unlock(); return failed }
+	)
+	for range 16 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ev := audittest.Sample(int(next.Add(1))) // a trace id of its own
+				seq, err := l.Append(ctx, ev)
+				mu.Lock()
+				if err == nil {
+					reported = append(reported, stored{ev.TraceID, seq})
+					if restored.Load() {
+						storedAfterCut.Add(1)
+					}
+				} else {
+					assert.ErrorIs(t, err, audit.ErrUnavailable)
+					failed++
+				}
+				mu.Unlock()
+				if err != nil {
+					time.Sleep(5 * time.Millisecond) // as a client backing off
+				}
+			}
+		})
+	}
+
+	require.Eventually(t, func() bool { return reportedStored() >= 200 }, 20*time.Second, time.Millisecond, "the load runs")
+	served := proxy.Served()
+	proxy.Cut()
+	time.Sleep(time.Second)
+	require.Positive(t, reportedFailure(), "appends fail while PostgreSQL is away")
+	proxy.Restore()
+	restored.Store(true)
+	require.Eventually(t, func() bool { return storedAfterCut.Load() >= 200 }, 20*time.Second, time.Millisecond,
+		"the same store takes appends again")
+	close(stop)
+	wg.Wait()
+	require.NoError(t, l.Close())
+	assert.Greater(t, proxy.Served(), served, "the store connected anew")
+
+	// What PostgreSQL holds, read around the proxy.
+	direct := d.open(t, postgres.Options{})
+	recs, err := direct.Records(ctx, 0, 1<<20)
+	require.NoError(t, err)
+	seqsOf := map[string][]int64{}
+	for _, r := range recs {
+		ev, err := r.Event()
+		require.NoError(t, err)
+		seqsOf[ev.TraceID] = append(seqsOf[ev.TraceID], r.Seq)
+	}
+	for trace, seqs := range seqsOf {
+		assert.Len(t, seqs, 1, "event %s stored once", trace)
+	}
+	for _, r := range reported {
+		assert.Equal(t, []int64{r.seq}, seqsOf[r.trace], "event %s was reported stored as %d", r.trace, r.seq)
+	}
+	assert.Len(t, recs, len(reported), "every stored event was reported stored (%d failures)", failed)
+	t.Logf("%d appends stored, %d failed", len(reported), failed)
+
+	_, verifier := audittest.NewSigner(t)
+	rep, err := audit.Verify(ctx, direct, verifier, audit.VerifyOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(recs)), rep.Tree.N)
+}
+
+// The connection breaks at COMMIT, before its answer: Append finds out what
+// became of the transaction (txid_status, waiting while PostgreSQL cannot
+// be reached) and reports exactly that.
+func TestACommitWhoseAnswerIsLostIsSettled(t *testing.T) {
+	pgtest.URL(t)
+	t.Parallel()
+	tests := []struct {
+		name      string
+		delivered bool // the COMMIT reached the server
+		refuse    time.Duration
+	}{
+		{"CommittedThoughTheAnswerWasLost", true, 0},
+		{"CommittedAndPostgresAwayForAWhile", true, 500 * time.Millisecond},
+		{"LostWithTheConnection", false, 0},
+		{"LostAndPostgresAwayForAWhile", false, 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := newDB(t)
+			proxy := pgtest.NewProxy(t, pgtest.Addr(t, d.url))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			dsn := pgtest.WithoutTLS(t, pgtest.WithAddr(t, d.url, proxy.Addr()))
+			s, err := postgres.Open(ctx, dsn, postgres.Options{Schema: d.schema})
+			require.NoError(t, err)
+			defer s.Close()
+			_, err = s.Append(ctx, []audit.Event{audittest.Sample(1)})
+			require.NoError(t, err)
+
+			proxy.CutAtCommit(tt.delivered, tt.refuse)
+			seqs, err := s.Append(ctx, []audit.Event{audittest.Sample(2), audittest.Sample(3)})
+			require.Equal(t, 1, proxy.CommitsCut(), "the connection broke at COMMIT")
+			direct := d.open(t, postgres.Options{})
+			st, serr := direct.Stats(ctx)
+			require.NoError(t, serr)
+			if tt.delivered {
+				require.NoError(t, err, "the transaction committed")
+				assert.Equal(t, []int64{2, 3}, seqs)
+				assert.Equal(t, int64(3), st.LastSeq)
+			} else {
+				require.ErrorIs(t, err, audit.ErrUnavailable)
+				assert.Equal(t, int64(1), st.LastSeq, "nothing of the lost transaction was stored")
+			}
+
+			seqs, err = s.Append(ctx, []audit.Event{audittest.Sample(4)})
+			require.NoError(t, err, "the store goes on")
+			assert.Equal(t, []int64{st.LastSeq + 1}, seqs)
+		})
+	}
+}

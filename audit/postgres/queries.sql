@@ -1,0 +1,150 @@
+-- The PostgreSQL audit store's queries (sqlc). There is no UPDATE and no
+-- DELETE: the log is append-only, and the triggers of the migrations refuse
+-- both.
+
+-- name: LockAppend :exec
+-- Takes the write lock of the log (Ping), until the transaction ends.
+SELECT pg_advisory_xact_lock(sqlc.arg(lock_id)::bigint);
+
+-- name: AppendStart :one
+-- Takes the write lock and returns the transaction's id (to settle a
+-- commit whose answer was lost), the last sequence number and the tree's
+-- frontier, all read after the lock was granted.
+SELECT txid::bigint AS txid, last_seq::bigint AS last_seq,
+       frontier_idx::bigint[] AS frontier_idx, frontier_hash::bytea[] AS frontier_hash
+FROM audit_append_start(sqlc.arg(lock_id)::bigint);
+
+-- name: TxStatus :one
+SELECT COALESCE(txid_status(sqlc.arg(txid)::bigint), '')::text AS status;
+
+-- name: InsertBatch :exec
+-- The events and the tree hashes they add, in one statement.
+WITH events AS (
+    INSERT INTO audit_events (seq, record)
+    SELECT unnest(sqlc.arg(seqs)::bigint[]), unnest(sqlc.arg(records)::bytea[])
+)
+INSERT INTO audit_tree_hashes (idx, hash)
+SELECT unnest(sqlc.arg(indexes)::bigint[]), unnest(sqlc.arg(hashes)::bytea[]);
+
+-- name: GetEvent :one
+SELECT seq, record FROM audit_events WHERE seq = $1;
+
+-- name: ListEvents :many
+SELECT seq, record FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2;
+
+-- name: HashRange :many
+SELECT idx, hash FROM audit_tree_hashes
+WHERE idx BETWEEN sqlc.arg(lo)::bigint AND sqlc.arg(hi)::bigint
+ORDER BY idx;
+
+-- name: Hashes :many
+SELECT idx, hash FROM audit_tree_hashes WHERE idx = ANY(sqlc.arg(indexes)::bigint[]);
+
+-- The searches are three queries rather than one with optional conditions,
+-- so that the planner can use the subject and actor indexes.
+
+-- name: SearchBySubject :many
+SELECT seq, record FROM audit_events
+WHERE (search).subject = sqlc.arg(subject)::text
+  AND (sqlc.arg(actor)::text = '' OR (search).actor_sub = sqlc.arg(actor)::text)
+  AND (sqlc.arg(department)::text = '' OR (search).department = sqlc.arg(department)::text)
+  AND (sqlc.arg(purpose)::text = '' OR (search).purpose = sqlc.arg(purpose)::text)
+  AND (sqlc.arg(decision)::text = '' OR (search).decision = sqlc.arg(decision)::text)
+  AND (search).event_time >= sqlc.arg(time_from)::text AND (search).event_time < sqlc.arg(time_to)::text
+  AND seq < sqlc.arg(before)::bigint
+ORDER BY seq DESC
+LIMIT sqlc.arg(page_size)::integer;
+
+-- name: SearchByActor :many
+SELECT seq, record FROM audit_events
+WHERE (search).actor_sub = sqlc.arg(actor)::text
+  AND (sqlc.arg(department)::text = '' OR (search).department = sqlc.arg(department)::text)
+  AND (sqlc.arg(purpose)::text = '' OR (search).purpose = sqlc.arg(purpose)::text)
+  AND (sqlc.arg(decision)::text = '' OR (search).decision = sqlc.arg(decision)::text)
+  AND (search).event_time >= sqlc.arg(time_from)::text AND (search).event_time < sqlc.arg(time_to)::text
+  AND seq < sqlc.arg(before)::bigint
+ORDER BY seq DESC
+LIMIT sqlc.arg(page_size)::integer;
+
+-- name: Search :many
+SELECT seq, record FROM audit_events
+WHERE (sqlc.arg(department)::text = '' OR (search).department = sqlc.arg(department)::text)
+  AND (sqlc.arg(purpose)::text = '' OR (search).purpose = sqlc.arg(purpose)::text)
+  AND (sqlc.arg(decision)::text = '' OR (search).decision = sqlc.arg(decision)::text)
+  AND (search).event_time >= sqlc.arg(time_from)::text AND (search).event_time < sqlc.arg(time_to)::text
+  AND seq < sqlc.arg(before)::bigint
+ORDER BY seq DESC
+LIMIT sqlc.arg(page_size)::integer;
+
+-- name: LockCheckpoints :exec
+-- Serializes checkpoint writers, so that ids stay gap-free.
+SELECT pg_advisory_xact_lock(sqlc.arg(lock_id)::bigint);
+
+-- name: InsertCheckpoint :one
+INSERT INTO audit_checkpoints (id, size, note)
+VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM audit_checkpoints), sqlc.arg(size)::bigint, sqlc.arg(note)::bytea)
+RETURNING id;
+
+-- name: ListCheckpoints :many
+SELECT id, size, note FROM audit_checkpoints WHERE id > $1 ORDER BY id LIMIT $2;
+
+-- name: LatestCheckpoint :one
+SELECT id, size, note FROM audit_checkpoints ORDER BY size DESC, id DESC LIMIT 1;
+
+-- name: Stats :one
+SELECT
+    (SELECT COALESCE(MAX(seq), 0) FROM audit_events)::bigint AS last_seq,
+    (SELECT COUNT(*) FROM audit_events)::bigint AS events,
+    (SELECT COUNT(*) FROM audit_tree_hashes)::bigint AS hashes;
+
+-- name: WriteState :one
+-- Whether this server takes writes: not a standby, not read-only.
+SELECT pg_is_in_recovery() AS in_recovery,
+       current_setting('transaction_read_only') = 'on' AS read_only;
+
+-- name: SetLockTimeout :exec
+SELECT set_config('lock_timeout', sqlc.arg(timeout)::text, true);
+
+-- name: ProbeWriteLocks :exec
+-- Takes the table locks an append takes, to learn that nothing blocks them.
+LOCK TABLE audit_events, audit_tree_hashes IN ROW EXCLUSIVE MODE;
+
+-- name: CurrentSchema :one
+SELECT COALESCE(current_schema(), '')::text AS schema;
+
+-- name: Triggers :many
+-- The triggers on the log's tables in the current schema: whether each
+-- fires ALWAYS (enabled 'A'), when (kind, pg_trigger.tgtype) and what, and
+-- whether that function is in the same schema.
+SELECT c.relname::text AS table_name,
+       t.tgname::text AS trigger_name,
+       t.tgenabled::text AS enabled,
+       t.tgtype::integer AS kind,
+       p.proname::text AS function_name,
+       (p.pronamespace = n.oid)::boolean AS function_here
+FROM pg_catalog.pg_trigger t
+JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+WHERE n.nspname = current_schema()
+  AND c.relname IN ('audit_events', 'audit_tree_hashes', 'audit_checkpoints')
+  AND NOT t.tgisinternal
+ORDER BY t.tgname;
+
+-- name: Functions :many
+-- The log's functions in the current schema and their source.
+SELECT p.proname::text AS name, p.prosrc::text AS body
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = current_schema() AND p.proname LIKE 'audit\_%';
+
+-- name: SearchColumn :many
+-- How audit_events.search is made: generated ('s') from an expression.
+SELECT a.attgenerated::text AS generated,
+       COALESCE(pg_get_expr(d.adbin, d.adrelid), '')::text AS expression
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE n.nspname = current_schema() AND c.relname = 'audit_events'
+  AND a.attname = 'search' AND NOT a.attisdropped;
