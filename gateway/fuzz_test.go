@@ -21,6 +21,7 @@ func FuzzResidentViewRequest(f *testing.F) {
 		{"application/json", `[]`},
 		{"application/json", `{"bsn":"\u0000","purpose":"\ud800"}`},
 		{"application/json; charset=utf-8", `{"bsn":"999993653","purpose":"x","sources":["brp","brp"]}`},
+		{"application/json", `{"bsn":"999993653","purpose":"reisdocumenten","bsn":"999990044","context":{"id":"a","id":"b"}}`},
 		{"text/plain", `hello`},
 		{"", ``},
 		{"multipart/form-data; boundary=x", "--x\r\n\r\n--x--"},

@@ -1,5 +1,5 @@
 // Package gateway is the HTTP API of klantbeeld: it authenticates the caller
-// (JWT against the identity provider's JWKS), validates the request against
+// (package auth checks the bearer JWT), validates the request against
 // the OpenAPI document, asks the purpose policy, has package view compose
 // what the permitted sources may disclose, records the access in the audit
 // log and only then answers. It depends on the view, policy, audit and
@@ -10,12 +10,15 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"time"
 
 	"github.com/klantbeeld/klantbeeld/audit"
+	"github.com/klantbeeld/klantbeeld/auth"
+	"github.com/klantbeeld/klantbeeld/bsn"
 	"github.com/klantbeeld/klantbeeld/openapi"
 	"github.com/klantbeeld/klantbeeld/policies"
 	"github.com/klantbeeld/klantbeeld/view"
@@ -32,10 +35,15 @@ type Recorder interface {
 	Ping(ctx context.Context) error
 }
 
-// Authenticator checks a request's credentials.
+// Authenticator checks a request's credentials (*auth.Verifier). It
+// returns auth.ErrNoToken when there are none and an error matching
+// auth.ErrInvalidToken (an *auth.TokenError, whose text may be shown) when
+// they are refused; any other error is a failure on our side.
 type Authenticator interface {
-	Authenticate(ctx context.Context, r *http.Request) (Identity, error)
+	Authenticate(ctx context.Context, r *http.Request) (auth.Identity, error)
 }
+
+var _ Authenticator = (*auth.Verifier)(nil)
 
 // Config holds what a Gateway needs. Zero values of the tuning fields mean
 // their defaults.
@@ -53,12 +61,28 @@ type Config struct {
 	Now func() time.Time
 	// MaxBodyBytes of a request; 0: 16 KiB. Larger bodies get 413.
 	MaxBodyBytes int64
+	// Unauthenticated limits, per client address, the requests refused
+	// for want of a valid token: see RateLimit. The zero value is the
+	// defaults.
+	Unauthenticated RateLimit
+	// AuditLog is read by the auditor and subject-access endpoints; nil:
+	// those endpoints are not served.
+	AuditLog AuditLog
+	// Checkpoints signs a checkpoint on demand when an event to be proved
+	// is newer than the latest one; nil: proofs wait for the next
+	// checkpoint made on the interval.
+	Checkpoints Checkpointer
+	// Residents checks residents' tokens for subject access; nil: only
+	// employees with purpose inzage can use it.
+	Residents ResidentAuthenticator
 }
 
 // Gateway serves the API.
 type Gateway struct {
 	cfg Config
 	log *slog.Logger
+	// refusals is the budget of unauthenticated refusals per client.
+	refusals *limiter
 }
 
 // New checks cfg.
@@ -74,6 +98,8 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, errors.New("gateway: no authenticator")
 	case cfg.Spec == nil:
 		return nil, errors.New("gateway: no API document")
+	case cfg.Unauthenticated.Burst < 0, cfg.Unauthenticated.Every < 0, cfg.Unauthenticated.Clients < 0:
+		return nil, fmt.Errorf("gateway: Unauthenticated %+v: no field may be negative", cfg.Unauthenticated)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -84,7 +110,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 10
 	}
-	return &Gateway{cfg: cfg, log: cfg.Logger}, nil
+	return &Gateway{cfg: cfg, log: cfg.Logger, refusals: newLimiter(cfg.Unauthenticated, cfg.Now)}, nil
 }
 
 // handlerFunc is a handler that returns its error for one place to map.
@@ -99,6 +125,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("/v1/openapi.json", methodNotAllowed(http.MethodGet))
 	mux.Handle("GET /healthz", g.handle(g.healthz))
 	mux.Handle("GET /readyz", g.handle(g.readyz))
+	g.auditRoutes(mux)
 	mux.Handle("/", g.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return problem(http.StatusNotFound, "There is no resource at this path.", nil)
 	}))
@@ -114,7 +141,8 @@ func (g *Gateway) handle(h handlerFunc) http.Handler {
 				return // nobody to answer
 			case p.Status >= 500:
 				// The cause is logged; the caller only sees the problem.
-				g.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", p.Status, "error", p.Error())
+				// The route, not the path: a path may hold anything.
+				g.log.Error("request failed", "method", r.Method, "route", route(r), "status", p.Status, "error", bsn.Redact(p.Error()))
 			}
 			writeProblem(w, r, p)
 		}
@@ -152,8 +180,12 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 // common sets the headers every answer carries (API-Version and the ADR
-// security headers), turns a panic into a 500 problem, and writes one
-// access-log line per request. URLs of this API never hold personal data.
+// security headers), refuses what no route should see (a path that is
+// not in its one canonical form, a request body with a content coding),
+// drops an invalid traceparent, turns a panic into a 500 problem, and
+// writes one access-log line per request. The log names the route
+// pattern, never the path or query: whatever a caller puts in a URL
+// (a BSN, say) stays out of the log.
 func (g *Gateway) common(next http.Handler) http.Handler {
 	version := g.cfg.Spec.Version()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -172,15 +204,31 @@ func (g *Gateway) common(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				g.log.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				g.log.Error("panic", "method", r.Method, "route", route(r), "panic", bsn.Redact(fmt.Sprint(v)), "stack", bsn.Redact(string(debug.Stack())))
 				if rec.status == 0 {
 					writeProblem(rec, r, problem(http.StatusInternalServerError, "The gateway failed; no resident data was sent.", nil))
 				}
 			}
-			g.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "ms", time.Since(start).Milliseconds())
+			g.log.Info("request", "method", r.Method, "route", route(r), "status", rec.status, "ms", time.Since(start).Milliseconds())
 		}()
+		if p := refuseRequest(r); p != nil {
+			writeProblem(rec, r, p)
+			return
+		}
+		r = withTraceparent(r)
+		// The mux sets r.Pattern on the request it is given: the one the
+		// deferred log line reads.
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// route is what the logs say of a request's URL: the pattern of the route
+// it matched (r.Pattern), or "-" before or without a match.
+func route(r *http.Request) string {
+	if r.Pattern == "" {
+		return "-"
+	}
+	return r.Pattern
 }
 
 func (g *Gateway) openAPI(w http.ResponseWriter, _ *http.Request) error {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/klantbeeld/klantbeeld/audit"
+	"github.com/klantbeeld/klantbeeld/auth"
 	"github.com/klantbeeld/klantbeeld/openapi"
 	"github.com/klantbeeld/klantbeeld/policies"
 )
@@ -54,12 +55,18 @@ func problemFor(err error) *Problem {
 		return p
 	case errors.Is(err, policies.ErrEvaluation):
 		return problem(http.StatusInternalServerError, "The purpose policy could not be evaluated, so no data is sent.", err)
-	case errors.Is(err, ErrNoToken):
+	case errors.Is(err, auth.ErrNoToken):
 		p := problem(http.StatusUnauthorized, "A bearer token is required.", err)
 		p.header = http.Header{"WWW-Authenticate": {`Bearer realm="klantbeeld"`}}
 		return p
-	case errors.Is(err, ErrInvalidToken):
-		p := problem(http.StatusUnauthorized, err.Error(), err)
+	case errors.Is(err, auth.ErrInvalidToken):
+		// A TokenError's text is meant for the caller: a stable phrase
+		// that holds no claim value. Its cause stays in the log.
+		detail := "The bearer token is not valid."
+		if te, ok := errors.AsType[*auth.TokenError](err); ok {
+			detail = te.Error()
+		}
+		p := problem(http.StatusUnauthorized, detail, err)
 		p.header = http.Header{"WWW-Authenticate": {`Bearer realm="klantbeeld", error="invalid_token"`}}
 		return p
 	case errors.Is(err, context.Canceled):

@@ -7,11 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/klantbeeld/klantbeeld/audit"
 	"github.com/klantbeeld/klantbeeld/bsn"
@@ -32,36 +32,33 @@ const opResidentView = "POST /v1/resident-views"
 
 // residentView handles POST /v1/resident-views. Every outcome, allowed,
 // refused or failed, is recorded in the audit log before the answer goes
-// out; if that record cannot be made, the answer is 503 without data.
+// out; if that record cannot be made, the answer is 503 without data. The
+// body is only read once the caller is authenticated: what it says about a
+// resident goes into no event of an anonymous caller.
 func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 	ev := g.newEvent(r, opResidentView)
 	ctx := view.WithTrace(r.Context(), ev.TraceID)
 
-	body, bodyErr := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
-	// Who the request is about, for the audit event, even if it is refused.
-	var peek viewRequest
-	if bodyErr == nil && json.Unmarshal(body, &peek) == nil {
-		if bsn.Valid(peek.BSN) {
-			ev.Subject = g.cfg.Pseudonyms.Pseudonym(peek.BSN)
-		}
-		if purposePattern.MatchString(peek.Purpose) {
-			ev.Purpose = peek.Purpose
-		}
-		if c := peek.Context; c != nil && contextTypes[c.Type] && len(c.ID) <= 200 {
-			ev.Context = &audit.Context{Type: c.Type, ID: c.ID}
-		}
-	}
-
-	id, err := g.cfg.Auth.Authenticate(ctx, r)
+	id, err := g.authenticate(ctx, r, &ev)
 	if err != nil {
-		p := problemFor(err)
-		return g.refuse(ctx, &ev, p, audit.DecisionDeny, []string{p.Detail})
+		return err
 	}
-	ev.Actor = audit.Actor{Sub: id.Sub, Department: id.Department, Roles: id.Roles, Organisation: id.Organisation}
-
-	req, p := g.parseViewRequest(ctx, r, body, bodyErr)
+	body, p := g.readJSON(w, r)
 	if p != nil {
 		return g.refuse(ctx, &ev, p, audit.DecisionDeny, []string{p.Detail})
+	}
+	// Who the request is about, for the event, even if it is refused.
+	g.peekViewRequest(&ev, body)
+	req, p := g.parseViewRequest(ctx, r, body)
+	if p != nil {
+		return g.refuse(ctx, &ev, p, audit.DecisionDeny, []string{p.Detail})
+	}
+	// From here the event says what was accepted, whatever the peek took.
+	ev.Subject = g.cfg.Pseudonyms.Pseudonym(req.BSN)
+	ev.Purpose = req.Purpose
+	ev.Context = nil
+	if c := req.Context; c != nil {
+		ev.Context = &audit.Context{Type: c.Type, ID: c.ID}
 	}
 
 	in := policies.Input{
@@ -117,6 +114,30 @@ var (
 	contextTypes   = map[string]bool{"klantcontact": true, "zaak": true, "internetaak": true}
 )
 
+// maxContextID is the maxLength of LookupContext.id in the API document:
+// characters (code points), not bytes, as JSON Schema counts.
+const maxContextID = 200
+
+// peekViewRequest puts into ev who and what a body that has yet to be
+// validated says the request is about, so that a refused look-up is
+// recorded against the resident too. It takes only values the API
+// document would accept; a body it cannot decode gives nothing.
+func (g *Gateway) peekViewRequest(ev *audit.Event, body []byte) {
+	var peek viewRequest
+	if json.Unmarshal(body, &peek) != nil {
+		return
+	}
+	if bsn.Valid(peek.BSN) {
+		ev.Subject = g.cfg.Pseudonyms.Pseudonym(peek.BSN)
+	}
+	if purposePattern.MatchString(peek.Purpose) {
+		ev.Purpose = peek.Purpose
+	}
+	if c := peek.Context; c != nil && contextTypes[c.Type] && c.ID != "" && utf8.RuneCountInString(c.ID) <= maxContextID {
+		ev.Context = &audit.Context{Type: c.Type, ID: c.ID}
+	}
+}
+
 func recordDecision(ev *audit.Event, dec policies.Decision) {
 	ev.ProcessingActivity = dec.ProcessingActivity
 	ev.PolicyVersion = dec.BundleVersion
@@ -137,15 +158,10 @@ func (g *Gateway) refuse(ctx context.Context, ev *audit.Event, p *Problem, decis
 	return p
 }
 
-// parseViewRequest validates the body against the API document, decodes it
-// strictly and checks what the document cannot say (the 11-proef).
-func (g *Gateway) parseViewRequest(ctx context.Context, r *http.Request, body []byte, bodyErr error) (viewRequest, *Problem) {
-	if bodyErr != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](bodyErr); ok {
-			return viewRequest{}, problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("The request body is larger than %d bytes.", g.cfg.MaxBodyBytes), nil)
-		}
-		return viewRequest{}, problem(http.StatusBadRequest, "The request body could not be read.", bodyErr)
-	}
+// parseViewRequest validates the request and its body (read by readJSON)
+// against the API document, decodes the body strictly and checks what the
+// document cannot say (the 11-proef).
+func (g *Gateway) parseViewRequest(ctx context.Context, r *http.Request, body []byte) (viewRequest, *Problem) {
 	if err := g.cfg.Spec.ValidateRequest(ctx, r, body); err != nil {
 		if ve, ok := errors.AsType[*openapi.ValidationError](err); ok {
 			if ve.UnsupportedMediaType {
@@ -180,37 +196,37 @@ func badParam(name, code, reason string) *Problem {
 }
 
 // newEvent starts the audit event of a request: time, trace and the
-// caller's own trace context.
+// caller's own trace context. A traceparent that common let through is
+// valid (withTraceparent): the request continues that trace.
 func (g *Gateway) newEvent(r *http.Request, op string) audit.Event {
 	ev := audit.Event{Time: g.cfg.Now().UTC(), Operation: op, SpanID: randomHex(8)}
-	tp := r.Header.Get("traceparent")
-	if trace, ok := traceID(tp); ok {
-		ev.TraceID = trace
+	tp, ok := parseTraceparent(r.Header.Get("traceparent"))
+	if ok {
+		ev.TraceID = tp[3:35]
 	} else {
 		ev.TraceID = randomHex(16)
+		tp = ""
 	}
-	fsc := r.Header.Get("Fsc-Transaction-Id")
-	if len(fsc) > 200 {
-		fsc = fsc[:200]
-	}
+	fsc := truncateRunes(r.Header.Get("Fsc-Transaction-Id"), maxFSCTransactionID)
 	if tp != "" || fsc != "" {
-		ev.ForeignOperation = &audit.ForeignOperation{FSCTransactionID: fsc}
-		if _, ok := traceID(tp); ok {
-			ev.ForeignOperation.Traceparent = tp
-		}
+		ev.ForeignOperation = &audit.ForeignOperation{Traceparent: tp, FSCTransactionID: fsc}
 	}
 	return ev
 }
 
-var traceparentPattern = regexp.MustCompile(`^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$`)
+// maxFSCTransactionID is the maxLength of the Fsc-Transaction-Id header in
+// the API document, in characters.
+const maxFSCTransactionID = 200
 
-// traceID continues the caller's trace when it sent a valid traceparent.
-func traceID(tp string) (string, bool) {
-	m := traceparentPattern.FindStringSubmatch(tp)
-	if m == nil || m[1] == strings.Repeat("0", 32) {
-		return "", false
+// truncateRunes is s cut to at most n characters, never inside one.
+func truncateRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
 	}
-	return m[1], true
+	return s
 }
 
 func randomHex(n int) string {

@@ -113,19 +113,27 @@ func (s *Spec) ValidateRequest(ctx context.Context, r *http.Request, body []byte
 
 func toValidationError(err error) *ValidationError {
 	ve := &ValidationError{}
-	var walk func(error)
-	walk = func(err error) {
-		var me openapi3.MultiError
-		if errors.As(err, &me) {
+	// param names what a schema error is about when its pointer is empty:
+	// the body, or the path or query parameter whose value broke the schema.
+	var walk func(err error, param string)
+	walk = func(err error, param string) {
+		// A MultiError itself, not one that errors.As finds inside a
+		// RequestError: that one's parameter name would be lost.
+		if me, ok := err.(openapi3.MultiError); ok {
 			for _, e := range me {
-				walk(e)
+				walk(e, param)
 			}
 			return
 		}
+		var me openapi3.MultiError
 		var re *openapi3filter.RequestError
 		if errors.As(err, &re) {
 			if re.Err != nil && (errors.As(re.Err, &me) || isSchemaError(re.Err)) {
-				walk(re.Err)
+				inner := param
+				if re.Parameter != nil {
+					inner = re.Parameter.Name
+				}
+				walk(re.Err, inner)
 				return
 			}
 			name := "body"
@@ -148,14 +156,14 @@ func toValidationError(err error) *ValidationError {
 		if errors.As(err, &se) {
 			name := strings.Join(se.JSONPointer(), ".")
 			if name == "" {
-				name = "body"
+				name = param
 			}
 			ve.Params = append(ve.Params, InvalidParam{Name: name, Code: schemaCode(se), Reason: se.Reason})
 			return
 		}
 		ve.Params = append(ve.Params, InvalidParam{Name: "body", Code: "invalid", Reason: err.Error()})
 	}
-	walk(err)
+	walk(err, "body")
 	sort.SliceStable(ve.Params, func(i, j int) bool { return ve.Params[i].Name < ve.Params[j].Name })
 	return ve
 }

@@ -11,8 +11,10 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/klantbeeld/klantbeeld/audit"
-	"github.com/klantbeeld/klantbeeld/audit/sqlite"
+	"github.com/klantbeeld/klantbeeld/auth"
 	"github.com/klantbeeld/klantbeeld/connectors/brp"
 	"github.com/klantbeeld/klantbeeld/connectors/klantinteracties"
 	"github.com/klantbeeld/klantbeeld/connectors/salesforce"
@@ -30,9 +32,13 @@ type App struct {
 	Config Config
 	Logger *slog.Logger
 	// Store is the audit store; tests close it to take it away.
-	Store  audit.Store
-	Log    *audit.Log
-	Engine *policies.Engine
+	Store audit.Store
+	Log   *audit.Log
+	// Checkpoints signs the audit log's tree at an interval, on demand and at Close.
+	Checkpoints *audit.Checkpointer
+	// Verifier checks the checkpoints' signatures.
+	Verifier note.Verifier
+	Engine   *policies.Engine
 
 	handler http.Handler
 	server  *http.Server
@@ -57,16 +63,15 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 	if err != nil {
 		return nil, fmt.Errorf("audit.pseudonym_key_file: %w", err)
 	}
-	path, err := sqlite.PathFromDSN(cfg.Audit.DSN)
+	al, err := openAuditLog(ctx, cfg.Audit, logger, nil)
 	if err != nil {
-		return nil, fmt.Errorf("audit.dsn: %w", err)
+		return nil, err
 	}
-	store, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, fmt.Errorf("audit.dsn: %w", err)
-	}
-	a.Store = store
-	a.Log = audit.NewLog(store, audit.LogOptions{})
+	a.Store, a.Verifier = al.store, al.verifier
+	a.Log = audit.NewLog(al.store, audit.LogOptions{})
+	a.Checkpoints = audit.NewCheckpointer(al.store, al.signer, audit.CheckpointerOptions{
+		Interval: cfg.Audit.CheckpointInterval.Duration, WitnessFile: cfg.Audit.WitnessFile, Logger: logger,
+	})
 
 	bundle := policies.Embedded()
 	if cfg.Policies.Dir != "" {
@@ -84,25 +89,41 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := gateway.NewVerifier(ctx, gateway.AuthConfig{
+	verifier, err := auth.NewVerifier(ctx, auth.Config{
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience,
 		JWKSURL: cfg.Auth.JWKSURL, JWKSFile: cfg.Auth.JWKSFile,
 	})
 	if err != nil {
 		return nil, err
 	}
+	// Residents' tokens (DigiD through the broker), for subject access;
+	// the interface stays nil when they are not configured.
+	var residents gateway.ResidentAuthenticator
+	if r := cfg.Auth.Residents; r.Issuer != "" {
+		rv, err := auth.NewResidentVerifier(ctx, auth.ResidentConfig{
+			Config:   auth.Config{Issuer: r.Issuer, Audience: r.Audience, JWKSURL: r.JWKSURL, JWKSFile: r.JWKSFile},
+			BSNClaim: r.BSNClaim,
+		})
+		if err != nil {
+			return nil, err
+		}
+		residents = rv
+	}
 	srcs, err := connectSources(cfg.Sources, logger)
 	if err != nil {
 		return nil, err
 	}
 	gw, err := gateway.New(gateway.Config{
-		Sources:    srcs,
-		Policy:     a.Engine,
-		Audit:      a.Log,
-		Pseudonyms: pseudonyms,
-		Auth:       verifier,
-		Spec:       spec,
-		Logger:     logger,
+		Sources:     srcs,
+		Policy:      a.Engine,
+		Audit:       a.Log,
+		AuditLog:    a.Store,
+		Checkpoints: a.Checkpoints,
+		Residents:   residents,
+		Pseudonyms:  pseudonyms,
+		Auth:        verifier,
+		Spec:        spec,
+		Logger:      logger,
 	})
 	if err != nil {
 		return nil, err
@@ -247,6 +268,10 @@ func (a *App) closeStores() error {
 	var errs []error
 	if a.Log != nil {
 		errs = append(errs, a.Log.Close())
+	}
+	// After the log: the last checkpoint covers every event written.
+	if a.Checkpoints != nil {
+		errs = append(errs, a.Checkpoints.Close())
 	}
 	if a.Store != nil {
 		errs = append(errs, a.Store.Close())

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/klantbeeld/klantbeeld/audit/postgres"
+	"github.com/klantbeeld/klantbeeld/audit/sqlite"
 )
 
 // Config is the one configuration file. Every value can be overridden by
@@ -44,18 +47,36 @@ type AuthConfig struct {
 
 // ResidentsConfig is the identity provider of residents (DigiD through the
 // municipality's OIDC broker), for subject access.
+// An empty Issuer means residents cannot use the API themselves.
 type ResidentsConfig struct {
 	Issuer   string `yaml:"issuer"`
 	Audience string `yaml:"audience"`
 	JWKSURL  string `yaml:"jwks_url"`
+	JWKSFile string `yaml:"jwks_file"`
 	BSNClaim string `yaml:"bsn_claim"`
 }
 
 // AuditConfig is where the access log lives and its keys.
 type AuditConfig struct {
+	// DSN is sqlite://path (relative) or sqlite:///path, or postgres://….
 	DSN              string `yaml:"dsn"`
 	PseudonymKeyFile string `yaml:"pseudonym_key_file"`
-	SigningKeyFile   string `yaml:"signing_key_file"`
+	// SigningKeyFile holds the note signer key of the checkpoints (made at
+	// first start, mode 0600).
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// CheckpointInterval between signed checkpoints (only when the log grew).
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// WitnessFile, when set, keeps a copy of the latest checkpoint outside
+	// the database; the start-up check and audit verify compare with it.
+	WitnessFile string `yaml:"witness_file"`
+	// Schema (PostgreSQL) holds the log's tables; empty: the search path's first.
+	Schema string `yaml:"schema"`
+	// Role (PostgreSQL) the store takes after migrating, so the gateway can
+	// only insert and select; empty: klantbeeld_app; "-": the login role.
+	Role string `yaml:"role"`
+	// StartupCheck is "full" (every event recomputed at start) or "quick"
+	// (triggers, counts and the latest checkpoint).
+	StartupCheck string `yaml:"startup_check"`
 }
 
 // PoliciesConfig: Dir empty means the embedded bundle.
@@ -136,6 +157,9 @@ func DefaultConfig() Config {
 			DSN:              "sqlite://data/audit.db",
 			PseudonymKeyFile: "data/pseudonym.key",
 			SigningKeyFile:   "data/checkpoint.key",
+			// A minute: what an outside witness can lose at most.
+			CheckpointInterval: Duration{Duration: time.Minute},
+			StartupCheck:       "full",
 		},
 		Sources: SourcesConfig{
 			Salesforce: SalesforceConfig{LoginURL: "https://login.salesforce.com"},
@@ -282,15 +306,53 @@ func (c Config) Validate() error {
 	case c.Auth.JWKSURL != "":
 		checkURL(bad, "auth.jwks_url", c.Auth.JWKSURL)
 	}
+	if r := c.Auth.Residents; r.Issuer != "" {
+		if r.Audience == "" {
+			bad("auth.residents.audience", "is empty")
+		}
+		switch {
+		case r.JWKSURL == "" && r.JWKSFile == "":
+			bad("auth.residents.jwks_url", "set auth.residents.jwks_url or auth.residents.jwks_file")
+		case r.JWKSURL != "" && r.JWKSFile != "":
+			bad("auth.residents.jwks_file", "set only one of auth.residents.jwks_url and auth.residents.jwks_file")
+		case r.JWKSURL != "":
+			checkURL(bad, "auth.residents.jwks_url", r.JWKSURL)
+		}
+		// An employee token whose sub passes the 11-proef must never count
+		// as a resident's own.
+		if r.Issuer == c.Auth.Issuer && r.Audience == c.Auth.Audience {
+			bad("auth.residents.issuer", "must differ from auth.issuer (or use another audience): residents and employees are told apart by their tokens' issuer")
+		}
+		if r.BSNClaim == "" {
+			bad("auth.residents.bsn_claim", "is empty")
+		}
+	}
 	switch {
 	case strings.HasPrefix(c.Audit.DSN, "sqlite://"):
-	case strings.HasPrefix(c.Audit.DSN, "postgres://"), strings.HasPrefix(c.Audit.DSN, "postgresql://"):
-		bad("audit.dsn", "the PostgreSQL audit store is not available in this version; use sqlite:///path/audit.db")
+		if _, err := sqlite.PathFromDSN(c.Audit.DSN); err != nil {
+			bad("audit.dsn", "%v", err)
+		}
+	case postgres.IsDSN(c.Audit.DSN):
 	default:
-		bad("audit.dsn", "%q: want sqlite://path/audit.db", redactDSN(c.Audit.DSN))
+		// Not echoed: a mistyped DSN may still hold a password.
+		bad("audit.dsn", "want sqlite://path/audit.db, sqlite:///absolute/path/audit.db or postgres://user@host/db")
 	}
 	if c.Audit.PseudonymKeyFile == "" {
 		bad("audit.pseudonym_key_file", "is empty")
+	}
+	if c.Audit.SigningKeyFile == "" {
+		bad("audit.signing_key_file", "is empty")
+	}
+	switch ci := c.Audit.CheckpointInterval; {
+	case ci.invalid != "":
+		bad("audit.checkpoint_interval", "%q is not a duration like 1m", ci.invalid)
+	case ci.Duration < time.Second || ci.Duration > 24*time.Hour:
+		bad("audit.checkpoint_interval", "%s is outside 1s..24h", ci.Duration)
+	}
+	switch c.Audit.StartupCheck {
+	case "full", "quick":
+	default:
+		bad("audit.startup_check", "%q is not full or quick", c.Audit.StartupCheck)
 	}
 	s := c.Sources
 	if s.BRP.URL != "" {
@@ -362,13 +424,4 @@ func secretValue(key, value, file string) (string, error) {
 		return "", fmt.Errorf("%s_file: %w", key, err)
 	}
 	return strings.TrimSpace(string(b)), nil
-}
-
-// redactDSN drops a password from a DSN before it is shown.
-func redactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
-	}
-	return u.Redacted()
 }

@@ -45,6 +45,11 @@ func TestLoadConfigFileAndEnvironment(t *testing.T) {
 	assert.Equal(t, 3*time.Second, cfg.Sources.Zaken.Timeout.Duration)
 	assert.Equal(t, "data/pseudonym.key", cfg.Audit.PseudonymKeyFile, "defaults stay where nothing says otherwise")
 	assert.Empty(t, cfg.Sources.Salesforce.URL, "a source without URL is not configured")
+
+	pg, err := LoadConfig(writeConfig(t, validYAML), []string{"KLANTBEELD_AUDIT_DSN=postgres://klantbeeld@db.example/klantbeeld"})
+	require.NoError(t, err, "a PostgreSQL audit store")
+	assert.Equal(t, "postgres://klantbeeld@db.example/klantbeeld", pg.Audit.DSN)
+	assert.Equal(t, time.Minute, pg.Audit.CheckpointInterval.Duration)
 }
 
 func TestEnvNames(t *testing.T) {
@@ -59,8 +64,8 @@ func TestEnvNames(t *testing.T) {
 		return nil
 	}))
 	for _, want := range []string{"listen", "auth.issuer", "auth.audience", "auth.jwks_url", "auth.jwks_file",
-		"auth.residents.issuer", "auth.residents.audience", "auth.residents.jwks_url", "auth.residents.bsn_claim",
-		"audit.dsn", "audit.pseudonym_key_file", "audit.signing_key_file", "policies.dir",
+		"auth.residents.issuer", "auth.residents.audience", "auth.residents.jwks_url", "auth.residents.jwks_file", "auth.residents.bsn_claim",
+		"audit.dsn", "audit.pseudonym_key_file", "audit.signing_key_file", "audit.checkpoint_interval", "audit.witness_file", "policies.dir",
 		"sources.brp.url", "sources.brp.api_key", "sources.brp.timeout",
 		"sources.zaken.url", "sources.zaken.catalogi_url", "sources.zaken.client_id", "sources.zaken.secret",
 		"sources.salesforce.url", "sources.salesforce.login_url", "sources.salesforce.consumer_key",
@@ -82,7 +87,11 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{"bad source URL", validYAML, []string{"KLANTBEELD_SOURCES_BRP_URL=brp.example"}, "sources.brp.url"},
 		{"zaken without secret", strings.Replace(validYAML, `secret: "s"`, `secret: ""`, 1), nil, "sources.zaken.secret"},
 		{"unknown dsn", validYAML, []string{"KLANTBEELD_AUDIT_DSN=mysql://x"}, "audit.dsn"},
-		{"postgres not yet", validYAML, []string{"KLANTBEELD_AUDIT_DSN=postgres://u:hunter2@db/klantbeeld"}, "audit.dsn"},
+		{"postgres DSN that is no URL", validYAML, []string{"KLANTBEELD_AUDIT_DSN=postgres//u:hunter2@db/klantbeeld"}, "audit.dsn"},
+		{"residents from the employees' identity provider", validYAML, []string{"KLANTBEELD_AUTH_RESIDENTS_ISSUER=https://idp.gemeente.example", "KLANTBEELD_AUTH_RESIDENTS_AUDIENCE=klantbeeld", "KLANTBEELD_AUTH_RESIDENTS_JWKS_FILE=/etc/kb/digid.json"}, "auth.residents.issuer"},
+		{"residents without keys", validYAML, []string{"KLANTBEELD_AUTH_RESIDENTS_ISSUER=https://digid.example", "KLANTBEELD_AUTH_RESIDENTS_AUDIENCE=klantbeeld"}, "auth.residents.jwks_url"},
+		{"checkpoints too often", validYAML, []string{"KLANTBEELD_AUDIT_CHECKPOINT_INTERVAL=1ms"}, "audit.checkpoint_interval"},
+		{"unknown start-up check", validYAML, []string{"KLANTBEELD_AUDIT_STARTUP_CHECK=none"}, "audit.startup_check"},
 		{"bad duration in env", validYAML, []string{"KLANTBEELD_SOURCES_BRP_TIMEOUT=soon"}, "sources.brp.timeout"},
 		{"bad duration in file", strings.Replace(validYAML, `"1500ms"`, `"soon"`, 1), nil, "timeout"},
 		{"unknown key in file", validYAML + "\nlistne: x\n", nil, "listne"},

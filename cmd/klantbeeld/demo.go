@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klantbeeld/klantbeeld/audit"
 	"github.com/klantbeeld/klantbeeld/auth"
 	"github.com/klantbeeld/klantbeeld/fixtures/sources"
 )
@@ -123,7 +124,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, envir
 		app.Close(context.Background())
 		return err
 	}
-	if err := printDemo(stdout, app.URL(), setup.IdP, *dataDir); err != nil {
+	if err := printDemo(stdout, app.URL(), setup.IdP, *dataDir, cfg.Audit.SigningKeyFile); err != nil {
 		app.Close(context.Background())
 		return err
 	}
@@ -135,7 +136,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, envir
 
 // printDemo prints a token and a ready curl command per demo user and
 // writes the tokens to dataDir/demo/tokens.env.
-func printDemo(w io.Writer, baseURL string, idp *demoIdP, dataDir string) error {
+func printDemo(w io.Writer, baseURL string, idp *demoIdP, dataDir, signingKeyFile string) error {
 	var env strings.Builder
 	fmt.Fprintf(w, "\nklantbeeld demo is running at %s\n", baseURL)
 	fmt.Fprintf(w, "Fake BRP, Zaken/Catalogi, Salesforce and Klantinteracties run on loopback; the audit log is %s.\n", filepath.Join(dataDir, "audit.db"))
@@ -160,6 +161,12 @@ func printDemo(w io.Writer, baseURL string, idp *demoIdP, dataDir string) error 
 	if err := os.WriteFile(file, []byte(env.String()), 0o600); err != nil {
 		return err
 	}
+	vkey, err := audit.VerifierKey(signingKeyFile)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n# The audit log's signed checkpoints verify with this key (klantbeeld audit verifier-key):\n%s\n", vkey)
+	fmt.Fprintf(w, "curl -s %s/v1/audit/checkpoint -H \"Authorization: Bearer $KB_AUDITOR\"\n", baseURL)
 	fmt.Fprintf(w, "\nThe tokens are also in %s (source it in another shell). Try other residents: 999990068 (only Sociale Zaken records),\n999971104 (geheimhouding), 999970239 (deceased), 999990007 (unknown everywhere).\n\n", file)
 	return nil
 }

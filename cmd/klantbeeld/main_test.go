@@ -84,6 +84,8 @@ func TestDemoPrintsRequestsThatWork(t *testing.T) {
 			assert.Contains(t, string(body), `"auditSeq"`)
 		}
 	}
+	vkey := regexp.MustCompile(`(?m)^klantbeeld/audit\+[0-9a-f]{8}\+\S+$`).FindString(out)
+	assert.NotEmpty(t, vkey, "the demo prints the checkpoints' verifier key:\n%s", out)
 	env, err := os.ReadFile(filepath.Join(dir, "demo", "tokens.env"))
 	require.NoError(t, err)
 	assert.Contains(t, string(env), "export KB_KCC=")
@@ -116,13 +118,13 @@ func TestServeWithConfigFile(t *testing.T) {
 	yaml := fmt.Sprintf(`listen: %q
 log: { level: warn, format: json }
 auth: { issuer: %q, audience: %q, jwks_file: %q }
-audit: { dsn: "sqlite://%s/serve.db", pseudonym_key_file: %q }
+audit: { dsn: "sqlite://%s/serve.db", pseudonym_key_file: %q, signing_key_file: %q }
 sources:
   brp: { url: %q, timeout: 2s }
   zaken: { url: %q, catalogi_url: %q, client_id: %q, secret: %q }
   salesforce: { url: %q, login_url: %q, consumer_key: %q, username: %q, private_key_file: %q }
   klantinteracties: { url: %q, token: %q }
-`, addr, c.Auth.Issuer, c.Auth.Audience, c.Auth.JWKSFile, filepath.ToSlash(dir), filepath.Join(dir, "serve.key"),
+`, addr, c.Auth.Issuer, c.Auth.Audience, c.Auth.JWKSFile, filepath.ToSlash(dir), filepath.Join(dir, "serve.key"), filepath.Join(dir, "keys", "checkpoint.key"),
 		c.Sources.BRP.URL,
 		c.Sources.Zaken.URL, c.Sources.Zaken.CatalogiURL, c.Sources.Zaken.ClientID, c.Sources.Zaken.Secret,
 		c.Sources.Salesforce.URL, c.Sources.Salesforce.LoginURL, c.Sources.Salesforce.ConsumerKey, c.Sources.Salesforce.Username, c.Sources.Salesforce.PrivateKeyFile,

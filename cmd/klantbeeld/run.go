@@ -29,6 +29,10 @@ Usage:
         KLANTBEELD_<KEY_PATH>, e.g. KLANTBEELD_SOURCES_BRP_URL)
   klantbeeld fixtures [-host 127.0.0.1]
         only the fake source systems, for developing front ends
+  klantbeeld audit verify|export|checkpoint|verifier-key -config FILE
+        verify the audit log from the database (and against a checkpoint
+        kept elsewhere), export it (NDJSON or Logboek Dataverwerkingen),
+        sign a checkpoint now, print the checkpoints' verifier key
   klantbeeld policy test [-dir DIR]
         run the policy bundle's tests and guard invariants
   klantbeeld policy eval [-dir DIR] -input FILE
@@ -53,6 +57,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, environ 
 		err = runFixtures(ctx, args[1:], stdout, stderr)
 	case "policy":
 		err = runPolicy(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = runAudit(ctx, args[1:], stdout, stderr, environ)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -106,6 +112,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, environ []st
 		return err
 	}
 	logger := newLogger(cfg.Log, stderr)
+	warnKeysBesideDatabase(cfg.Audit, logger)
 	app, err := NewApp(ctx, cfg, logger)
 	if err != nil {
 		return err

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/klantbeeld/klantbeeld/audit"
+	"github.com/klantbeeld/klantbeeld/audit/postgres"
+	"github.com/klantbeeld/klantbeeld/audit/postgres/pgtest"
+	"github.com/klantbeeld/klantbeeld/fixtures/sources"
+)
+
+// pgSystem is the demo's fake sources and identity provider with the audit
+// log on PostgreSQL (the server of KLANTBEELD_TEST_POSTGRES_URL, a schema of
+// the test's own).
+type pgSystem struct {
+	setup  *demoSetup
+	url    string
+	schema string
+}
+
+func newPGSystem(t *testing.T) *pgSystem {
+	t.Helper()
+	url := pgtest.URL(t)
+	setup, err := newDemoSetup(t.TempDir(), "127.0.0.1:0", sources.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { setup.Sources.Close() })
+	return &pgSystem{setup: setup, url: url, schema: pgtest.Schema(t, url)}
+}
+
+// start runs a gateway process on dsn (the server directly, or a proxy).
+func (s *pgSystem) start(t *testing.T, dsn string) *App {
+	t.Helper()
+	cfg := s.setup.Config
+	cfg.Audit.DSN, cfg.Audit.Schema = dsn, s.schema
+	app, err := NewApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	require.NoError(t, app.Start())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		app.Close(ctx)
+	})
+	return app
+}
+
+// view asks app for a resident view; it returns the status and, for a 200,
+// the auditSeq the answer carries.
+func (s *pgSystem) view(t *testing.T, app *App, label string) (int, int64) {
+	u := demoUserByLabel(label)
+	tok, err := s.setup.IdP.Token(u, tokenOptions{})
+	require.NoError(t, err)
+	req, _ := http.NewRequest(http.MethodPost, app.URL()+"/v1/resident-views", strings.NewReader(`{"bsn":"`+u.BSN+`","purpose":"`+u.Purpose+`"}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var v struct {
+		Person   json.RawMessage `json:"person"`
+		AuditSeq int64           `json:"auditSeq"`
+	}
+	if resp.StatusCode == 200 {
+		require.NoError(t, json.Unmarshal(body, &v))
+		require.NotEqual(t, "null", string(v.Person), "a view with resident data")
+		return 200, v.AuditSeq
+	}
+	assert.NotContains(t, string(body), `"person"`, "no resident data without a committed event")
+	return resp.StatusCode, 0
+}
+
+// events reads the whole log straight from the database.
+func (s *pgSystem) events(t *testing.T) (audit.Store, []audit.Event) {
+	t.Helper()
+	st, err := postgres.OpenExisting(context.Background(), s.url, postgres.Options{Schema: s.schema, Role: postgres.NoRole})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	evs, err := audit.Events(context.Background(), st, 0, 1_000_000)
+	require.NoError(t, err)
+	return st, evs
+}
+
+// TestPostgresCutOffMidLoadFailsClosed: with PostgreSQL taken away in the
+// middle of a load, every answer that carries resident data has a committed
+// event and every committed view event was answered; once the database is
+// back the same gateway serves again, and the log verifies.
+func TestPostgresCutOffMidLoadFailsClosed(t *testing.T) {
+	s := newPGSystem(t)
+	proxy := pgtest.NewProxy(t, pgtest.Addr(t, s.url))
+	app := s.start(t, pgtest.WithAddr(t, s.url, proxy.Addr()))
+
+	var (
+		mu       sync.Mutex
+		answered = map[int64]bool{}
+		refused  atomic.Int64
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	for w := range 6 {
+		wg.Go(func() {
+			label := []string{"burgerzaken", "kcc", "sociale-zaken"}[w%3]
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				status, seq := s.view(t, app, label)
+				switch status {
+				case 200:
+					mu.Lock()
+					assert.False(t, answered[seq], "sequence number %d answered twice", seq)
+					answered[seq] = true
+					mu.Unlock()
+				case 503:
+					refused.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(700 * time.Millisecond)
+	proxy.Cut()
+	time.Sleep(1500 * time.Millisecond)
+	proxy.Restore()
+	// Recovery without a restart: views succeed again.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if status, _ := s.view(t, app, "kcc"); status == 200 || time.Now().After(deadline) {
+			require.Equal(t, 200, status, "the gateway serves again once PostgreSQL is back")
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	require.NoError(t, app.Close(context.Background()))
+
+	st, evs := s.events(t)
+	committed := map[int64]bool{}
+	for _, ev := range evs {
+		if ev.Operation == "POST /v1/resident-views" && ev.Decision == audit.DecisionAllow {
+			committed[ev.Seq] = true
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Positive(t, refused.Load(), "some views were refused while PostgreSQL was away")
+	for seq := range answered {
+		assert.True(t, committed[seq], "answer with data for event %d, which is not in the log", seq)
+	}
+	// The recovery probe's own answer is in committed but not in answered.
+	assert.LessOrEqual(t, len(committed)-len(answered), 1, "every committed view event was answered (only the probe's is not counted)")
+	assert.GreaterOrEqual(t, len(committed), len(answered))
+
+	_, err := audit.Verify(context.Background(), st, app.Verifier, audit.VerifyOptions{})
+	assert.NoError(t, err, "one gap-free verifiable log after the outage")
+}
+
+// TestThreeGatewaysShareOnePostgresLog: three gateway processes under
+// concurrent load on one database write one gap-free sequence and one tree.
+func TestThreeGatewaysShareOnePostgresLog(t *testing.T) {
+	s := newPGSystem(t)
+	apps := []*App{s.start(t, s.url), s.start(t, s.url), s.start(t, s.url)}
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for i, app := range apps {
+		for range 3 {
+			wg.Go(func() {
+				for range 15 {
+					if status, _ := s.view(t, app, []string{"burgerzaken", "kcc", "sociale-zaken"}[i]); status == 200 {
+						ok.Add(1)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for _, app := range apps {
+		require.NoError(t, app.Close(context.Background()))
+	}
+	assert.Equal(t, int64(3*3*15), ok.Load())
+
+	st, evs := s.events(t)
+	require.Len(t, evs, 3*3*15)
+	for i, ev := range evs {
+		require.Equal(t, int64(i+1), ev.Seq, "one gap-free sequence")
+	}
+	rep, err := audit.Verify(context.Background(), st, apps[0].Verifier, audit.VerifyOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(evs)), rep.Tree.N)
+	assert.Positive(t, rep.Checkpoints, "the processes' checkpoints are consistent with one tree")
+}
