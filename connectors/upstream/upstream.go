@@ -49,34 +49,6 @@ var (
 	ErrForeignLink = errors.New("link outside the source's base URLs")
 )
 
-// Reason is the short code shown in a view's "sources" entry for err.
-//
-// Deprecated: how a failed source shows in a view is the view's business,
-// not transport's; connectors do not use it. It is kept only until nothing
-// outside the connectors does.
-func Reason(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, ErrCircuitOpen):
-		return "circuit_open"
-	case errors.Is(err, ErrBadResponse):
-		return "bad_response"
-	case errors.Is(err, ErrForeignLink):
-		return "foreign_link"
-	case errors.Is(err, ErrRejected):
-		return "rejected"
-	case errors.Is(err, ErrUnavailable):
-		return "unavailable"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	default:
-		return "error"
-	}
-}
-
 // StatusError is a non-2xx answer. It matches ErrUnavailable for 5xx and 429
 // and ErrRejected for 3xx and other 4xx.
 type StatusError struct {
@@ -524,13 +496,6 @@ func DecodeJSON(b []byte, out any) error {
 	}
 	return nil
 }
-
-// ValidBSN reports whether s is a burgerservicenummer: nine digits that
-// pass the 11-proef.
-//
-// Deprecated: use bsn.Valid; a BSN is not transport. It is kept only until
-// nothing outside the connectors uses it.
-func ValidBSN(s string) bool { return bsn.Valid(s) }
 
 type traceKey struct{}
 

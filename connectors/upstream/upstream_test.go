@@ -1534,25 +1534,3 @@ func TestClient_IsSafeForConcurrentUse(t *testing.T) {
 		assert.NoError(t, err)
 	}
 }
-
-func TestValidBSN(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		bsn  string
-		want bool
-	}{
-		{"999993653", true},
-		{"999990007", true},
-		{"111222333", true},
-		{"999993654", false}, // fails the 11-proef
-		{"123456789", false},
-		{"000000000", false},
-		{"99999365", false},
-		{"9999936530", false},
-		{"99999365a", false},
-		{" 99999365", false},
-		{"", false},
-	} {
-		assert.Equal(t, tt.want, upstream.ValidBSN(tt.bsn), tt.bsn)
-	}
-}
