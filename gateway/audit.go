@@ -259,7 +259,7 @@ func (g *Gateway) latestCheckpoint(ctx context.Context, seq int64) (cp audit.Che
 	cp, err = g.cfg.AuditLog.LatestCheckpoint(ctx)
 	switch {
 	case errors.Is(err, audit.ErrNotFound):
-		cp, err = audit.Checkpoint{}, nil
+		cp = audit.Checkpoint{}
 	case err != nil:
 		return audit.Checkpoint{}, false, err
 	}

@@ -130,7 +130,7 @@ func (g *Gateway) subjectAccess(w http.ResponseWriter, r *http.Request) error {
 	}
 	var newest int64
 	if len(found) > 0 {
-		newest = found[0].Record.Seq
+		newest = found[0].Seq
 	}
 	cp, ok, err := g.latestCheckpoint(ctx, newest)
 	if err != nil {

@@ -477,7 +477,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err != nil {
 		return unavailable(err)
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }() // a probe: nothing to keep
 	if _, err := sqlitedb.New(tx).LastSeq(ctx); err != nil {
 		return unavailable(err)
 	}

@@ -51,7 +51,8 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 	a := &App{Config: cfg, Logger: logger}
 	defer func() {
 		if err != nil {
-			a.closeStores()
+			// The start failed; that error is the one to report.
+			_ = a.closeStores()
 		}
 	}()
 

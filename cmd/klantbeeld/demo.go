@@ -21,7 +21,10 @@ import (
 type demoSetup struct {
 	Sources *sources.Set
 	IdP     *demoIdP
-	Config  Config
+	// Residents is the demo's stand-in for DigiD through the municipality's
+	// broker: tokens whose subject is a resident's BSN, for subject access.
+	Residents *demoIdP
+	Config    Config
 }
 
 // newDemoSetup starts the fakes, makes the identity provider and writes its
@@ -58,6 +61,18 @@ func newDemoSetup(dataDir, listen string, opts sources.Options) (*demoSetup, err
 	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
 		return nil, err
 	}
+	residents, err := newDemoIdP(demoResidentIssuer, filepath.Join(demoDir, "digid-key.pem"), now)
+	if err != nil {
+		return nil, err
+	}
+	residentJWKS, err := residents.JWKS()
+	if err != nil {
+		return nil, err
+	}
+	residentJWKSFile := filepath.Join(demoDir, "digid-jwks.json")
+	if err := os.WriteFile(residentJWKSFile, residentJWKS, 0o600); err != nil {
+		return nil, err
+	}
 	sfKey, err := set.Credentials.SalesforcePrivateKeyPEM()
 	if err != nil {
 		return nil, err
@@ -71,6 +86,7 @@ func newDemoSetup(dataDir, listen string, opts sources.Options) (*demoSetup, err
 	cfg.Listen = listen
 	cfg.Log = LogConfig{Level: "info", Format: "text"}
 	cfg.Auth.Issuer, cfg.Auth.Audience, cfg.Auth.JWKSFile = demoIssuer, demoAudience, jwksFile
+	cfg.Auth.Residents = ResidentsConfig{Issuer: demoResidentIssuer, Audience: demoResidentAudience, JWKSFile: residentJWKSFile, BSNClaim: "sub"}
 	cfg.Audit.DSN = "sqlite://" + filepath.ToSlash(filepath.Join(dataDir, "audit.db"))
 	cfg.Audit.PseudonymKeyFile = filepath.Join(dataDir, "pseudonym.key")
 	cfg.Audit.SigningKeyFile = filepath.Join(dataDir, "checkpoint.key")
@@ -84,7 +100,7 @@ func newDemoSetup(dataDir, listen string, opts sources.Options) (*demoSetup, err
 		Klantinteracties: KlantinteractiesConfig{URL: set.KlantinteractiesURL(), Token: c.KlantinteractiesKey},
 	}
 	ok = true
-	return &demoSetup{Sources: set, IdP: idp, Config: cfg}, nil
+	return &demoSetup{Sources: set, IdP: idp, Residents: residents, Config: cfg}, nil
 }
 
 // demoKeyFile is where the demo identity provider keeps its signing key.
@@ -124,7 +140,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, envir
 		app.Close(context.Background())
 		return err
 	}
-	if err := printDemo(stdout, app.URL(), setup.IdP, *dataDir, cfg.Audit.SigningKeyFile); err != nil {
+	if err := printDemo(stdout, app.URL(), setup, *dataDir); err != nil {
 		app.Close(context.Background())
 		return err
 	}
@@ -136,7 +152,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, envir
 
 // printDemo prints a token and a ready curl command per demo user and
 // writes the tokens to dataDir/demo/tokens.env.
-func printDemo(w io.Writer, baseURL string, idp *demoIdP, dataDir, signingKeyFile string) error {
+func printDemo(w io.Writer, baseURL string, setup *demoSetup, dataDir string) error {
+	idp := setup.IdP
 	var env strings.Builder
 	fmt.Fprintf(w, "\nklantbeeld demo is running at %s\n", baseURL)
 	fmt.Fprintf(w, "Fake BRP, Zaken/Catalogi, Salesforce and Klantinteracties run on loopback; the audit log is %s.\n", filepath.Join(dataDir, "audit.db"))
@@ -157,11 +174,20 @@ func printDemo(w io.Writer, baseURL string, idp *demoIdP, dataDir, signingKeyFil
 		fmt.Fprintf(w, "curl -s %s/v1/resident-views -H \"Authorization: Bearer $%s\" -H 'Content-Type: application/json' -d '{\"bsn\":\"%s\",\"purpose\":\"%s\"}'\n",
 			baseURL, name, u.BSN, u.Purpose)
 	}
+	resident := demoUser{Sub: "999993653"}
+	tok, err := setup.Residents.Token(resident, tokenOptions{Audience: demoResidentAudience})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(&env, "export KB_RESIDENT=%s\n", tok)
+	fmt.Fprintf(w, "\n# resident 999993653 (Suzanne Moulin, through DigiD): expect who looked at her data, when and why\n")
+	fmt.Fprintf(w, "KB_RESIDENT='%s'\n", tok)
+	fmt.Fprintf(w, "curl -s %s/v1/subject-access -H \"Authorization: Bearer $KB_RESIDENT\" -H 'Content-Type: application/json' -d '{}'\n", baseURL)
 	file := filepath.Join(dataDir, "demo", "tokens.env")
 	if err := os.WriteFile(file, []byte(env.String()), 0o600); err != nil {
 		return err
 	}
-	vkey, err := audit.VerifierKey(signingKeyFile)
+	vkey, err := audit.VerifierKey(setup.Config.Audit.SigningKeyFile)
 	if err != nil {
 		return err
 	}

@@ -19,10 +19,13 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
-// demoIssuer and demoAudience are the demo identity provider's iss and aud.
+// demoIssuer and demoAudience are the demo identity provider's iss and
+// aud; the resident ones stand in for DigiD through the municipality's broker.
 const (
-	demoIssuer   = "https://idp.demo.klantbeeld.example"
-	demoAudience = "klantbeeld"
+	demoIssuer           = "https://idp.demo.klantbeeld.example"
+	demoAudience         = "klantbeeld"
+	demoResidentIssuer   = "https://digid.demo.klantbeeld.example"
+	demoResidentAudience = "klantbeeld-inzage"
 )
 
 // demoIdP is the demo's identity provider: a key pair kept in a file under

@@ -68,8 +68,8 @@ func TestDemoPrintsRequestsThatWork(t *testing.T) {
 		tokens[m[1]] = m[2]
 	}
 	curls := regexp.MustCompile(`(?m)^curl -s (\S+) -H "Authorization: Bearer \$(KB_[A-Z_]+)" -H 'Content-Type: application/json' -d '([^']+)'$`).FindAllStringSubmatch(out, -1)
-	require.Len(t, curls, 5, "a curl command for burgerzaken, sociale zaken, kcc, auditor and privacy officer:\n%s", out)
-	want := map[string]int{"KB_BURGERZAKEN": 200, "KB_SOCIALE_ZAKEN": 200, "KB_KCC": 200, "KB_AUDITOR": 403, "KB_PRIVACY_OFFICER": 403}
+	require.Len(t, curls, 6, "a curl command for burgerzaken, sociale zaken, kcc, auditor, privacy officer and a resident:\n%s", out)
+	want := map[string]int{"KB_BURGERZAKEN": 200, "KB_SOCIALE_ZAKEN": 200, "KB_KCC": 200, "KB_AUDITOR": 403, "KB_PRIVACY_OFFICER": 403, "KB_RESIDENT": 200}
 	for _, c := range curls {
 		req, err := http.NewRequest(http.MethodPost, c[1], strings.NewReader(c[3]))
 		require.NoError(t, err)
@@ -80,7 +80,11 @@ func TestDemoPrintsRequestsThatWork(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		assert.Equal(t, want[c[2]], resp.StatusCode, "%s: %s", c[2], body)
-		if resp.StatusCode == 200 {
+		switch {
+		case c[2] == "KB_RESIDENT":
+			assert.Contains(t, string(body), `"department":"burgerzaken","purpose":"reisdocumenten","description":"Aanvraag en uitgifte van reisdocumenten`, "the resident sees the Burgerzaken look-up printed above, in plain Dutch")
+			assert.NotContains(t, string(body), "mjansen", "never the employee's name")
+		case resp.StatusCode == 200:
 			assert.Contains(t, string(body), `"auditSeq"`)
 		}
 	}

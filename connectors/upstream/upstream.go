@@ -403,8 +403,6 @@ func keptBody(b []byte) []byte {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-func isHex(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
-
 // checkRetry retries connection errors, 5xx and 429, but only while the
 // deadline leaves room for the wait and one more attempt.
 func (c *Client) checkRetry(st *attempts) retryablehttp.CheckRetry {
