@@ -297,20 +297,27 @@ func LoadKey(path string, create bool) ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
+	return CreateKeyFile(path, key)
+}
+
+// CreateKeyFile writes content to a new file at path, mode 0600, making its
+// folder (0700) if needed, and returns content. If another process made the
+// file first, its content is returned instead, so that concurrent first
+// starts agree on one key.
+func CreateKeyFile(path string, content []byte) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		// Another process made it first: use theirs.
 		return os.ReadFile(path)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.Write(key); err != nil {
+	if _, err := f.Write(content); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return key, f.Close()
+	return content, f.Close()
 }

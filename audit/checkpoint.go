@@ -101,22 +101,11 @@ func createSignerKey(path, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		// Another process made it first: use theirs.
-		return os.ReadFile(path)
-	}
+	b, err := CreateKeyFile(path, []byte(skey+"\n"))
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.WriteString(skey + "\n"); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return []byte(skey), f.Close()
+	return bytes.TrimSpace(b), nil
 }
 
 // VerifierKey returns the verifier key ("name+hash+key") of the signer key

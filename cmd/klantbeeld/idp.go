@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -11,12 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/klantbeeld/klantbeeld/audit"
 )
 
 // demoIssuer and demoAudience are the demo identity provider's iss and
@@ -99,21 +101,14 @@ func loadOrCreateRSAKey(path string) (*rsa.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return loadOrCreateRSAKey(path) // another demo made it first
-	}
+	written, err := audit.CreateKeyFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	if err != nil {
 		return nil, err
 	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		f.Close()
-		return nil, err
+	if block, _ := pem.Decode(written); block == nil || !bytes.Equal(block.Bytes, der) {
+		return loadOrCreateRSAKey(path) // another demo made it first: use theirs
 	}
-	return rk, f.Close()
+	return rk, nil
 }
 
 // JWKS is the public key set, as the gateway's auth.jwks_file wants it.
