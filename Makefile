@@ -24,8 +24,12 @@ test: policy-test ## every test, with the race detector
 policy-test: ## the policy bundle's Rego tests and the guard invariants
 	$(GO) run ./cmd/klantbeeld policy test
 
-bench: ## benchmarks: policy decision, audit appends, the whole view against fake sources
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+# The benchmarks take PostgreSQL from KLANTBEELD_TEST_POSTGRES_URL, or from
+# the local server when one answers.
+PGBENCH_URL = $(or $(KLANTBEELD_TEST_POSTGRES_URL),$(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'))
+
+bench: ## benchmarks: policy decisions, durable audit appends (SQLite and PostgreSQL, group commit against one transaction per event), verification, the whole view
+	KLANTBEELD_TEST_POSTGRES_URL='$(PGBENCH_URL)' $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
 lint: $(SPECTRAL) ## go vet, gofmt, golangci-lint (staticcheck, depguard: who may import what), and the API document against the NL API Design Rules
 	$(GO) vet ./...
