@@ -51,6 +51,8 @@ test_klantcontact_row if {
 	{x | some x in d.sources.zaken.domains} == {"BURZA", "KCC"}
 	d.sources.zaken.existence_only == ["SOCZA"]
 	d.sources.zaken.existence_notes == {"SOCZA": "contact Sociale Zaken"}
+	d.sources.zaken.existence_codes == {"SOCZA": "existence_only"}
+	d.codes == []
 	d.sources.zaken.max_vertrouwelijkheid == "zaakvertrouwelijk"
 
 	# metadata only: no omschrijving, no vertrouwelijkheidaanduiding
@@ -70,6 +72,7 @@ test_inzage_row_only_for_subject_access if {
 	v := decide(view(employee("burgerzaken"), "inzage"))
 	not v.allow
 	"purpose \"inzage\" is not for resident-view" in v.reasons
+	v.codes == ["action_not_granted"]
 }
 
 test_inzage_for_any_department if {
@@ -91,6 +94,7 @@ test_purpose_not_granted_to_other_departments if {
 		d := decide(view(employee(c[0]), c[1]))
 		not d.allow
 		sprintf("purpose %q is not granted to department %q", [c[1], c[0]]) in d.reasons
+		d.codes == ["purpose_not_granted"]
 		d.sources == {}
 	}
 }
@@ -141,6 +145,7 @@ test_invariant_auditor_and_privacy_officer_never_get_data if {
 			d := decide(view({"sub": "x", "department": "burgerzaken", "roles": [role]}, p))
 			not d.allow
 			sprintf("role %q may not receive resident data", [role]) in d.reasons
+			"no_data_role" in d.codes
 		}
 	}
 }
@@ -154,6 +159,7 @@ test_invariant_unknown_purpose_denied if {
 	d := decide(view(employee("burgerzaken"), "nieuwsgierigheid"))
 	not d.allow
 	"unknown purpose \"nieuwsgierigheid\"" in d.reasons
+	d.codes == ["purpose_unknown"]
 	d.processing_activity == data.refusal_processing_activity
 }
 
@@ -169,6 +175,7 @@ test_invariant_missing_claims_denied if {
 		d := decide(view(c[0], "reisdocumenten"))
 		not d.allow
 		c[1] in d.reasons
+		d.codes == ["missing_claim"]
 	}
 }
 
@@ -181,12 +188,14 @@ test_invariant_missing_purpose_denied if {
 	d := decide({"actor": employee("burgerzaken"), "action": "resident-view"})
 	not d.allow
 	"no purpose given" in d.reasons
+	d.codes == ["purpose_missing"]
 }
 
 test_invariant_organisation_without_grant_denied if {
 	d := decide(view({"sub": "client-1", "organisation": "00000001234567890000"}, "reisdocumenten"))
 	not d.allow
 	"purpose \"reisdocumenten\" is not granted to organisation \"00000001234567890000\"" in d.reasons
+	d.codes == ["purpose_not_granted"]
 }
 
 test_invariant_geheimhouding_never_to_organisation if {
@@ -197,6 +206,7 @@ test_invariant_geheimhouding_never_to_organisation if {
 	secret := object.union(view(org, "reisdocumenten"), {"subject": {"geheimhoudingPersoonsgegevens": true}})
 	d := klantbeeld.decision with input as secret with data.purposes as granted
 	not d.allow
+	d.codes == ["geheimhouding_organisation"]
 	d.sources == {}
 }
 
@@ -227,6 +237,7 @@ test_required_context if {
 	without := klantbeeld.decision with input as view(employee("sociale-zaken"), "bijstand") with data.purposes as needs
 	not without.allow
 	"purpose \"bijstand\" requires a context of type zaak" in without.reasons
+	without.codes == ["context_required"]
 
 	wrong_type := object.union(view(employee("sociale-zaken"), "bijstand"), {"context": {"type": "klantcontact", "id": "k-1"}})
 	wrong := klantbeeld.decision with input as wrong_type with data.purposes as needs
@@ -248,4 +259,64 @@ test_denied_decision_grants_no_source if {
 	d := decide(view(employee("kcc"), "bijstand"))
 	not d.allow
 	d.sources == {}
+}
+
+test_every_denial_has_a_code_per_kind_of_reason if {
+	inputs := [
+		view(employee("burgerzaken"), "bijstand"),
+		view(employee("burgerzaken"), "onbekend"),
+		view({"sub": "a", "roles": ["auditor"]}, "reisdocumenten"),
+		{},
+	]
+	every q in inputs {
+		d := decide(q)
+		not d.allow
+		count(d.codes) > 0
+		every c in d.codes {
+			regex.match(`^[a-z][a-z0-9_]*$`, c)
+		}
+	}
+}
+
+test_several_denials_give_every_code_once if {
+	d := decide(view({"department": "burgerzaken", "roles": ["auditor"]}, "bijstand"))
+	d.codes == ["missing_claim", "no_data_role", "purpose_not_granted"]
+	count(d.reasons) == 4
+}
+
+test_allowed_decision_has_no_codes if {
+	d := decide(view(employee("burgerzaken"), "reisdocumenten"))
+	d.allow
+	d.codes == []
+}
+
+test_source_rule_is_the_data_entry_with_existence_notes_and_codes if {
+	d := decide(view(employee("kcc"), "klantcontact"))
+	d.sources.brp == data.purposes.klantcontact.sources.brp
+	d.sources.salesforce == data.purposes.klantcontact.sources.salesforce
+	d.sources.zaken == object.union(data.purposes.klantcontact.sources.zaken, {
+		"existence_notes": {"SOCZA": "contact Sociale Zaken"},
+		"existence_codes": {"SOCZA": "existence_only"},
+	})
+}
+
+test_existence_only_domain_without_a_note_gets_a_default if {
+	odd := json.patch(data.purposes, [{"op": "replace", "path": "/klantcontact/sources/zaken/existence_only", "value": ["BELAS"]}])
+	d := klantbeeld.decision with input as view(employee("kcc"), "klantcontact") with data.purposes as odd
+	d.sources.zaken.existence_notes == {"BELAS": "contact BELAS"}
+	d.sources.zaken.existence_codes == {"BELAS": "existence_only"}
+}
+
+test_claims_that_are_not_strings_are_missing if {
+	d := decide(view({"sub": 42, "department": ["kcc"], "roles": ["medewerker"]}, "klantcontact"))
+	not d.allow
+	"token has no subject (sub)" in d.reasons
+	"employee token has no department" in d.reasons
+}
+
+test_unknown_source_is_never_granted if {
+	extra := json.patch(data.purposes, [{"op": "add", "path": "/klantcontact/sources/belastingen", "value": {"fields": ["aanslag"]}}])
+	d := klantbeeld.decision with input as view(employee("kcc"), "klantcontact") with data.purposes as extra
+	d.allow
+	not d.sources.belastingen
 }

@@ -1,8 +1,14 @@
 // Package policies owns purpose binding: the Rego v1 policy bundle (embedded
 // as the default) and the engine that asks it one question per request and
-// returns a structured Decision. A bundle is compiled and its query prepared
-// once; the engine swaps bundles atomically, so evaluation never builds a
-// compiler per request.
+// returns a structured Decision with stable reason codes. A bundle is
+// compiled and its query prepared once; decisions are cached per claim set
+// (never per person) for as long as the version is active.
+//
+// Policy administration: ParseFiles and ReadTarball read a proposed bundle;
+// Check compiles it, runs its own Rego tests and the guard invariants in Go
+// (which no bundle can change); Engine.Activate swaps it in atomically only
+// if all pass; Diff and Explain are the dry runs; StoredVersion and
+// Activation are what a store keeps.
 package policies
 
 import (
@@ -83,6 +89,9 @@ func (b Bundle) check() error {
 	for name := range b.Files {
 		if name != path.Base(name) || strings.ContainsAny(name, `/\`) {
 			return fmt.Errorf("%w: file name %q has a directory", ErrBundle, name)
+		}
+		if err := validText(name, b.Files[name]); err != nil {
+			return err
 		}
 		if strings.HasSuffix(name, ".rego") && !IsTestFile(name) {
 			n++

@@ -2,10 +2,8 @@ package policies_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,83 +23,6 @@ func TestRegoSuite(t *testing.T) {
 	}
 }
 
-func TestGuardAcceptsEmbeddedBundle(t *testing.T) {
-	require.NoError(t, policies.Guard(context.Background(), policies.Embedded()))
-}
-
-func TestGuardRejectsBrokenBundles(t *testing.T) {
-	tests := []struct {
-		name    string
-		replace map[string]string // old → new, applied to decision.rego
-		data    func(map[string]any)
-		want    string
-	}{
-		{
-			name:    "separation rule removed lets burgerzaken see SOCZA",
-			replace: map[string]string{`never := {"burgerzaken": {"SOCZA"}}`: `never := {}`},
-			data: func(d map[string]any) {
-				z := purpose(d, "reisdocumenten")["sources"].(map[string]any)["zaken"].(map[string]any)
-				z["domains"] = []any{"BURZA", "SOCZA"}
-			},
-			want: "burgerzaken would receive SOCZA from zaken",
-		},
-		{
-			name:    "existence-only SOCZA for burgerzaken",
-			replace: map[string]string{`never := {"burgerzaken": {"SOCZA"}}`: `never := {}`},
-			data: func(d map[string]any) {
-				z := purpose(d, "reisdocumenten")["sources"].(map[string]any)["zaken"].(map[string]any)
-				z["existence_only"] = []any{"SOCZA"}
-			},
-			want: "burgerzaken would receive SOCZA from zaken",
-		},
-		{
-			name:    "auditor rule removed",
-			replace: map[string]string{`r in data.no_data_roles`: `r in []`, `not data.employee_role in roles`: `false`},
-			want:    "roles [auditor] would receive resident data",
-		},
-		{
-			name:    "department check removed",
-			replace: map[string]string{"department_granted if department in purpose.departments": "department_granted := true"},
-			want:    "allowed although the purpose is unknown or not granted",
-		},
-		{
-			name:    "secrecy rule removed",
-			replace: map[string]string{`input.subject.geheimhoudingPersoonsgegevens == true`: `false`},
-			data: func(d map[string]any) {
-				purpose(d, "reisdocumenten")["organisations"] = []any{"00000001234567890000"}
-			},
-			want: "geheimhoudingPersoonsgegevens would be disclosed to an organisation",
-		},
-		{
-			name:    "decision without processing activity",
-			replace: map[string]string{`"processing_activity": purpose.processing_activity,`: `"processing_activity": "",`},
-			want:    "names no processing activity",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := policies.Embedded()
-			src := string(b.Files["decision.rego"])
-			for old, repl := range tt.replace {
-				require.Contains(t, src, old)
-				src = strings.ReplaceAll(src, old, repl)
-			}
-			b.Files["decision.rego"] = []byte(src)
-			if tt.data != nil {
-				var d map[string]any
-				require.NoError(t, json.Unmarshal(b.Files["data.json"], &d))
-				tt.data(d)
-				out, err := json.Marshal(d)
-				require.NoError(t, err)
-				b.Files["data.json"] = out
-			}
-			err := policies.Guard(context.Background(), b)
-			require.ErrorIs(t, err, policies.ErrGuard)
-			assert.Contains(t, err.Error(), tt.want)
-		})
-	}
-}
-
 func purpose(d map[string]any, name string) map[string]any {
 	return d["purposes"].(map[string]any)[name].(map[string]any)
 }
@@ -115,22 +36,29 @@ func TestDecide(t *testing.T) {
 		allow      bool
 		sources    []string
 		reasonPart string
+		code       string
 	}{
 		{"burgerzaken reisdocumenten allowed with four sources",
 			policies.Input{Actor: emp("burgerzaken"), Action: policies.ActionResidentView, Purpose: "reisdocumenten"},
-			true, []string{"brp", "klantinteracties", "salesforce", "zaken"}, "granted"},
+			true, []string{"brp", "klantinteracties", "salesforce", "zaken"}, "granted", ""},
 		{"burgerzaken claiming bijstand denied",
 			policies.Input{Actor: emp("burgerzaken"), Action: policies.ActionResidentView, Purpose: "bijstand"},
-			false, nil, `not granted to department "burgerzaken"`},
+			false, nil, `not granted to department "burgerzaken"`, policies.CodePurposeNotGranted},
 		{"auditor denied",
 			policies.Input{Actor: policies.Actor{Sub: "a", Department: "audit", Roles: []string{"auditor"}}, Action: policies.ActionResidentView, Purpose: "reisdocumenten"},
-			false, nil, `role "auditor"`},
+			false, nil, `role "auditor"`, policies.CodeNoDataRole},
+		{"organisation with a resident under geheimhouding denied",
+			policies.Input{Actor: policies.Actor{Sub: "c", Organisation: "00000001234567890000"}, Action: policies.ActionResidentView, Purpose: "reisdocumenten", Subject: &policies.Subject{Geheimhouding: true}},
+			false, nil, "geheimhoudingPersoonsgegevens", policies.CodePurposeNotGranted},
+		{"purpose for another action denied",
+			policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "inzage"},
+			false, nil, "not for resident-view", policies.CodeActionNotGranted},
 		{"unknown purpose denied",
 			policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "roddel"},
-			false, nil, `unknown purpose "roddel"`},
+			false, nil, `unknown purpose "roddel"`, policies.CodePurposeUnknown},
 		{"sources narrowed by request",
 			policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "klantcontact", Sources: []string{"brp"}},
-			true, []string{"brp"}, "granted"},
+			true, []string{"brp"}, "granted", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,6 +71,10 @@ func TestDecide(t *testing.T) {
 			}
 			assert.ElementsMatch(t, tt.sources, got)
 			assert.Contains(t, strings.Join(d.Reasons, "; "), tt.reasonPart)
+			assert.Equal(t, tt.code, d.Code(), "the code the problem type names")
+			if !tt.allow {
+				assert.Contains(t, d.Codes, tt.code)
+			}
 			assert.NotEmpty(t, d.ProcessingActivity)
 			_, version := e.Bundle()
 			assert.Equal(t, version, d.BundleVersion)
@@ -184,45 +116,6 @@ func TestBrokenBundlesFailClosed(t *testing.T) {
 			assert.False(t, d.Allow)
 		})
 	}
-}
-
-func TestSwapIsAtomicAndKeepsOldBundleOnError(t *testing.T) {
-	ctx := context.Background()
-	e, err := policies.NewEngine(ctx, policies.Embedded())
-	require.NoError(t, err)
-	_, before := e.Bundle()
-
-	bad := policies.Bundle{Files: map[string][]byte{"decision.rego": []byte("package klantbeeld\ndecision := {"), "data.json": []byte("{}")}}
-	require.ErrorIs(t, e.Swap(ctx, bad), policies.ErrBundle)
-	_, after := e.Bundle()
-	assert.Equal(t, before, after, "a failed swap must leave the active bundle in place")
-
-	// A bundle that denies everything, swapped in while decisions run.
-	deny := policies.Bundle{Files: map[string][]byte{
-		"decision.rego": []byte(`package klantbeeld
-decision := {"allow": false, "reasons": ["closed"], "processing_activity": "pa", "sources": {}}`),
-		"data.json": []byte("{}"),
-	}}
-	var wg sync.WaitGroup
-	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 50 {
-				d, err := e.Decide(ctx, policies.Input{Actor: emp("burgerzaken"), Action: policies.ActionResidentView, Purpose: "reisdocumenten"})
-				assert.NoError(t, err)
-				if d.Allow {
-					assert.NotEmpty(t, d.Sources, "goroutine %d: an allow must come with its sources", i)
-				}
-			}
-		}()
-	}
-	require.NoError(t, e.Swap(ctx, deny))
-	wg.Wait()
-	d, err := e.Decide(ctx, policies.Input{Actor: emp("burgerzaken"), Action: policies.ActionResidentView, Purpose: "reisdocumenten"})
-	require.NoError(t, err)
-	assert.False(t, d.Allow)
-	assert.NotEqual(t, before, d.BundleVersion)
 }
 
 func TestVersionDependsOnContent(t *testing.T) {
