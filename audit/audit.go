@@ -4,10 +4,12 @@
 // data leaves, the keyed pseudonym under which a resident's BSN is stored,
 // and the tamper evidence: every event is a leaf of an RFC 6962 Merkle tree
 // (sumdb/tlog), signed checkpoints (sumdb/note), proofs, Verify and the
-// start-up CheckIntegrity.
+// start-up CheckIntegrity. Beside the log the stores keep the policy bundle
+// versions and their activations (PolicyStore).
 //
-// The log is append-only at every layer: Store has no update or delete, the
-// SQL has none, and the databases refuse them with triggers.
+// The log and the policy history are append-only at every layer: Store and
+// PolicyStore have no update or delete, the SQL has none, and the databases
+// refuse them with triggers.
 package audit
 
 import (

@@ -13,6 +13,12 @@ func TestMemoryConformance(t *testing.T) {
 	audittest.Exercise(t, func(*testing.T) audit.Store { return &audittest.Memory{} })
 }
 
+func TestMemoryPolicies(t *testing.T) {
+	audittest.ExercisePolicies(t, func(*testing.T) (audit.PolicyStore, func() audit.PolicyStore) {
+		return &audittest.Memory{}, nil
+	})
+}
+
 func TestMemoryShared(t *testing.T) {
 	audittest.ExerciseShared(t, func(_ *testing.T, n int) []audit.Store {
 		m := &audittest.Memory{}

@@ -1,6 +1,7 @@
 package audittest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,8 +15,9 @@ import (
 	"github.com/klantbeeld/klantbeeld/audit"
 )
 
-// Memory is an in-memory audit.Store that keeps exactly what a database
-// would (record bytes, tree hashes, checkpoints). Fail makes it refuse until
+// Memory is an in-memory audit.Store and audit.PolicyStore that keeps
+// exactly what a database would (record bytes, tree hashes, checkpoints,
+// policy versions and activations). Fail makes it refuse until
 // healed; it is also a Tamperer, its "trigger" being a flag.
 type Memory struct {
 	mu          sync.Mutex
@@ -28,11 +30,17 @@ type Memory struct {
 	batches     []int
 	delay       time.Duration
 	noTrigger   bool
+	// policyIDs are the stored policy versions' ids in the order stored,
+	// policyFiles their files as EncodePolicyVersion stores them.
+	policyIDs   []string
+	policyFiles map[string][]byte
+	activations []audit.PolicyActivation
 }
 
 var (
-	_ audit.Store = (*Memory)(nil)
-	_ Tamperer    = (*Memory)(nil)
+	_ audit.Store       = (*Memory)(nil)
+	_ audit.PolicyStore = (*Memory)(nil)
+	_ Tamperer          = (*Memory)(nil)
 )
 
 // Fail makes every following call return err (wrapped in
@@ -391,4 +399,112 @@ func (m *Memory) mustFind(t testing.TB, seq int64) int {
 		t.Fatalf("audittest: no event %d to tamper with", seq)
 	}
 	return i
+}
+
+// PutPolicyVersion implements audit.PolicyStore.
+func (m *Memory) PutPolicyVersion(_ context.Context, v audit.PolicyVersion) error {
+	files, err := audit.EncodePolicyVersion(v)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failed(); err != nil {
+		return err
+	}
+	if stored, ok := m.policyFiles[v.ID]; ok {
+		if !bytes.Equal(stored, files) {
+			return fmt.Errorf("policy version %s is stored with other files: %w", v.ID, audit.ErrConflict)
+		}
+		return nil
+	}
+	if m.policyFiles == nil {
+		m.policyFiles = map[string][]byte{}
+	}
+	m.policyFiles[v.ID] = files
+	m.policyIDs = append(m.policyIDs, v.ID)
+	return nil
+}
+
+// PolicyVersion implements audit.PolicyStore.
+func (m *Memory) PolicyVersion(_ context.Context, id string) (audit.PolicyVersion, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failed(); err != nil {
+		return audit.PolicyVersion{}, err
+	}
+	stored, ok := m.policyFiles[id]
+	if !ok {
+		return audit.PolicyVersion{}, fmt.Errorf("policy version %s: %w", id, audit.ErrNotFound)
+	}
+	files, err := audit.DecodePolicyFiles(stored)
+	if err != nil {
+		return audit.PolicyVersion{}, err
+	}
+	return audit.PolicyVersion{ID: id, Files: files}, nil
+}
+
+// PolicyVersions implements audit.PolicyStore.
+func (m *Memory) PolicyVersions(context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failed(); err != nil {
+		return nil, err
+	}
+	return append([]string{}, m.policyIDs...), nil
+}
+
+// AddPolicyActivation implements audit.PolicyStore.
+func (m *Memory) AddPolicyActivation(_ context.Context, a audit.PolicyActivation) (int64, error) {
+	if err := audit.CheckPolicyActivation(a); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failed(); err != nil {
+		return 0, err
+	}
+	if _, ok := m.policyFiles[a.Version]; !ok {
+		return 0, fmt.Errorf("activate policy version %s: %w", a.Version, audit.ErrNotFound)
+	}
+	active := ""
+	if n := len(m.activations); n > 0 {
+		active = m.activations[n-1].Version
+	}
+	if a.Previous != active {
+		return 0, fmt.Errorf("activate policy version %s after %q: the active version is %q: %w", a.Version, a.Previous, active, audit.ErrConflict)
+	}
+	a.Seq = int64(len(m.activations) + 1)
+	a.At = audit.PolicyTime(a.At)
+	m.activations = append(m.activations, a)
+	return a.Seq, nil
+}
+
+// PolicyActivations implements audit.PolicyStore.
+func (m *Memory) PolicyActivations(_ context.Context, after int64, limit int) ([]audit.PolicyActivation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failed(); err != nil {
+		return nil, err
+	}
+	out := []audit.PolicyActivation{}
+	for _, a := range m.activations {
+		if a.Seq > after && len(out) < limit {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// LatestPolicyActivation implements audit.PolicyStore.
+func (m *Memory) LatestPolicyActivation(context.Context) (audit.PolicyActivation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failed(); err != nil {
+		return audit.PolicyActivation{}, err
+	}
+	if len(m.activations) == 0 {
+		return audit.PolicyActivation{}, fmt.Errorf("policy activation: %w", audit.ErrNotFound)
+	}
+	return m.activations[len(m.activations)-1], nil
 }

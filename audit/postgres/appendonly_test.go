@@ -3,8 +3,10 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -17,7 +19,8 @@ import (
 	"github.com/klantbeeld/klantbeeld/audit/postgres/pgtest"
 )
 
-// filled is a store on a fresh schema with three events and a checkpoint.
+// filled is a store on a fresh schema with three events and a checkpoint,
+// and two policy versions, the first activated and then the second.
 func filled(t *testing.T) (db, *postgres.Store) {
 	t.Helper()
 	d := newDB(t)
@@ -27,27 +30,62 @@ func filled(t *testing.T) (db, *postgres.Store) {
 	require.NoError(t, err)
 	_, err = s.AddCheckpoint(ctx, audit.Checkpoint{Size: 3, Note: []byte("note\n")})
 	require.NoError(t, err)
+	v1, v2 := audittest.SamplePolicyVersion(1), audittest.SamplePolicyVersion(2)
+	require.NoError(t, s.PutPolicyVersion(ctx, v1))
+	require.NoError(t, s.PutPolicyVersion(ctx, v2))
+	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	_, err = s.AddPolicyActivation(ctx, audit.PolicyActivation{Version: v1.ID, By: "klantbeeld", At: at, Reason: "embedded"})
+	require.NoError(t, err)
+	_, err = s.AddPolicyActivation(ctx, audit.PolicyActivation{Version: v2.ID, Previous: v1.ID, By: "po-1", At: at, Reason: "r"})
+	require.NoError(t, err)
 	return d, s
 }
 
-// snapshot is everything stored, to show that a refused change changed nothing.
-func snapshot(t *testing.T, s *postgres.Store) ([]audit.Record, audit.Stats, []audit.Checkpoint) {
+// stored is everything a store holds, to show that a refused change
+// changed nothing.
+type stored struct {
+	records     []audit.Record
+	stats       audit.Stats
+	checkpoints []audit.Checkpoint
+	versions    []audit.PolicyVersion
+	activations []audit.PolicyActivation
+}
+
+func snapshot(t *testing.T, s *postgres.Store) stored {
 	t.Helper()
 	ctx := context.Background()
-	recs, err := s.Records(ctx, 0, 100)
+	var out stored
+	var err error
+	out.records, err = s.Records(ctx, 0, 100)
 	require.NoError(t, err)
-	st, err := s.Stats(ctx)
+	out.stats, err = s.Stats(ctx)
 	require.NoError(t, err)
-	cps, err := s.Checkpoints(ctx, 0, 100)
+	out.checkpoints, err = s.Checkpoints(ctx, 0, 100)
 	require.NoError(t, err)
-	return recs, st, cps
+	ids, err := s.PolicyVersions(ctx)
+	require.NoError(t, err)
+	for _, id := range ids {
+		v, err := s.PolicyVersion(ctx, id)
+		require.NoError(t, err)
+		out.versions = append(out.versions, v)
+	}
+	out.activations, err = s.PolicyActivations(ctx, 0, 100)
+	require.NoError(t, err)
+	return out
 }
 
 func TestChangesAreRefusedForEveryRoleAndReplication(t *testing.T) {
 	pgtest.URL(t)
 	t.Parallel()
 	d, s := filled(t)
-	recs, st, cps := snapshot(t, s)
+	before := snapshot(t, s)
+	require.Len(t, before.versions, 2)
+	require.Len(t, before.activations, 2)
+	v1, v2, v3 := audittest.SamplePolicyVersion(1).ID, audittest.SamplePolicyVersion(2).ID, audittest.SamplePolicyVersion(3).ID
+	activation := func(seq int, version, previous string) string {
+		return fmt.Sprintf(`INSERT INTO audit_policy_activations (seq, version, previous, activated_by, activated_at, reason, is_rollback)
+			VALUES (%d, '%s', '%s', 'x', now(), '', false)`, seq, version, previous)
+	}
 
 	changes := []struct{ name, stmt string }{
 		{"UpdateEvent", `UPDATE audit_events SET record = record WHERE seq = 1`},
@@ -65,6 +103,21 @@ func TestChangesAreRefusedForEveryRoleAndReplication(t *testing.T) {
 		{"TruncateCheckpoints", `TRUNCATE audit_checkpoints`},
 		{"TruncateEverything", `TRUNCATE audit_events, audit_tree_hashes, audit_checkpoints`},
 		{"InsertCheckpointBeyondTheLog", `INSERT INTO audit_checkpoints (id, size, note) VALUES (2, 4, '\x00')`},
+		{"UpdatePolicyVersionFiles", `UPDATE audit_policy_versions SET files = '{"a.rego":""}' WHERE seq = 1`},
+		{"UpdatePolicyVersionID", `UPDATE audit_policy_versions SET id = '` + v3 + `' WHERE seq = 1`},
+		{"DeletePolicyVersion", `DELETE FROM audit_policy_versions WHERE seq = 2`},
+		{"TruncatePolicyVersions", `TRUNCATE audit_policy_versions`},
+		{"ReplacePolicyVersion", `INSERT INTO audit_policy_versions (seq, id, files) VALUES (3, '` + v1 + `', '{}') ON CONFLICT (id) DO UPDATE SET files = EXCLUDED.files`},
+		{"InsertPolicyVersionLeavingAGap", `INSERT INTO audit_policy_versions (seq, id, files) VALUES (5, '` + v3 + `', '{}')`},
+		{"UpdateActivationReason", `UPDATE audit_policy_activations SET reason = 'other' WHERE seq = 2`},
+		{"UpdateActivationVersion", `UPDATE audit_policy_activations SET version = '` + v1 + `' WHERE seq = 2`},
+		{"DeleteLatestActivation", `DELETE FROM audit_policy_activations WHERE seq = 2`},
+		{"TruncateActivations", `TRUNCATE audit_policy_activations`},
+		{"TruncatePolicyHistory", `TRUNCATE audit_policy_versions, audit_policy_activations`},
+		{"InsertActivationLeavingAGap", activation(4, v1, v2)},
+		{"ActivateAVersionNotStored", activation(3, v3, v2)},
+		{"ActivateNamingAnotherPreviousVersion", activation(3, v1, v1)},
+		{"ActivateNamingNoPreviousVersion", activation(3, v1, "")},
 	}
 	actors := []struct {
 		name  string
@@ -97,10 +150,7 @@ func TestChangesAreRefusedForEveryRoleAndReplication(t *testing.T) {
 		})
 	}
 
-	r2, st2, cp2 := snapshot(t, s)
-	assert.Equal(t, recs, r2)
-	assert.Equal(t, st, st2)
-	assert.Equal(t, cps, cp2)
+	assert.Equal(t, before, snapshot(t, s))
 }
 
 func TestApplicationRoleMayOnlyInsertAndSelect(t *testing.T) {
@@ -119,6 +169,8 @@ func TestApplicationRoleMayOnlyInsertAndSelect(t *testing.T) {
 	assert.Equal(t, []string{
 		"audit_checkpoints INSERT", "audit_checkpoints SELECT",
 		"audit_events INSERT", "audit_events SELECT",
+		"audit_policy_activations INSERT", "audit_policy_activations SELECT",
+		"audit_policy_versions INSERT", "audit_policy_versions SELECT",
 		"audit_schema_version SELECT",
 		"audit_tree_hashes INSERT", "audit_tree_hashes SELECT",
 	}, privileges)
@@ -161,6 +213,15 @@ func TestCheckAppendOnlyNamesEveryTriggerOutOfPlace(t *testing.T) {
 		}, []string{"audit_checkpoints_no_update on audit_checkpoints runs a function audit_refuse_change of another schema"}},
 		{"SearchFieldsNoLongerReadFromTheRecord", []string{`ALTER TABLE audit_events ALTER COLUMN search DROP EXPRESSION`},
 			[]string{"column search of audit_events is no longer generated from the record"}},
+		{"PolicyTriggerDropped", []string{`DROP TRIGGER audit_policy_activations_no_delete ON audit_policy_activations`},
+			[]string{"audit_policy_activations_no_delete on audit_policy_activations is missing"}},
+		{"PolicyTriggerDisabled", []string{`ALTER TABLE audit_policy_versions DISABLE TRIGGER audit_policy_versions_no_update`},
+			[]string{"audit_policy_versions_no_update on audit_policy_versions is disabled"}},
+		{"PolicyTriggerEnabledOnlyOutsideReplication", []string{`ALTER TABLE audit_policy_activations ENABLE TRIGGER audit_policy_activations_next_seq`},
+			[]string{"audit_policy_activations_next_seq on audit_policy_activations is enabled only outside replication"}},
+		{"PolicyChainCheckMadeToLetEverythingThrough", []string{
+			`CREATE OR REPLACE FUNCTION audit_policy_activations_check_next() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$`,
+		}, []string{"function audit_policy_activations_check_next was changed"}},
 		{"SearchFunctionChanged", []string{
 			`CREATE OR REPLACE FUNCTION audit_search_fields(record bytea) RETURNS audit_search LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN NULL; END $$`,
 		}, []string{"function audit_search_fields was changed"}},
@@ -225,7 +286,9 @@ func TestOpenFailsOnASchemaWhoseMigrationHistoryWasErased(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ name, erase, want string }{
 		{"AllOfIt", `DELETE FROM audit_schema_version`, "missing zero version"},
-		{"TheMigrationsRow", `DELETE FROM audit_schema_version WHERE version_id = 1`, "already exists"},
+		{"TheFirstMigrationsRow", `DELETE FROM audit_schema_version WHERE version_id = 1`, "missing (out-of-order) migration"},
+		{"TheLastMigrationsRow", `DELETE FROM audit_schema_version WHERE version_id = 2`, "already exists"},
+		{"EveryMigrationsRow", `DELETE FROM audit_schema_version WHERE version_id > 0`, "already exists"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

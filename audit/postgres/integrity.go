@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/klantbeeld/klantbeeld/audit"
@@ -27,21 +29,28 @@ const (
 type appendOnlyTrigger struct {
 	table, name, function string
 	kind                  int32
+	// version is the migration that makes it.
+	version int64
 }
 
 // appendOnlyTriggers are every trigger of the migrations, as they made them.
 func appendOnlyTriggers() []appendOnlyTrigger {
 	var out []appendOnlyTrigger
-	for _, t := range []struct{ table, next, check string }{
-		{"audit_events", "audit_events_next_seq", "audit_events_check_next"},
-		{"audit_tree_hashes", "audit_tree_hashes_next_idx", "audit_tree_hashes_check_next"},
-		{"audit_checkpoints", "audit_checkpoints_next_id", "audit_checkpoints_check_next"},
+	for _, t := range []struct {
+		table, next, check string
+		version            int64
+	}{
+		{"audit_events", "audit_events_next_seq", "audit_events_check_next", 1},
+		{"audit_tree_hashes", "audit_tree_hashes_next_idx", "audit_tree_hashes_check_next", 1},
+		{"audit_checkpoints", "audit_checkpoints_next_id", "audit_checkpoints_check_next", 1},
+		{"audit_policy_versions", "audit_policy_versions_next_seq", "audit_policy_versions_check_next", 2},
+		{"audit_policy_activations", "audit_policy_activations_next_seq", "audit_policy_activations_check_next", 2},
 	} {
 		out = append(out,
-			appendOnlyTrigger{t.table, t.table + "_no_update", "audit_refuse_change", triggerRow | triggerBefore | triggerUpdate},
-			appendOnlyTrigger{t.table, t.table + "_no_delete", "audit_refuse_change", triggerRow | triggerBefore | triggerDelete},
-			appendOnlyTrigger{t.table, t.table + "_no_truncate", "audit_refuse_change", triggerBefore | triggerTruncate},
-			appendOnlyTrigger{t.table, t.next, t.check, triggerInsert},
+			appendOnlyTrigger{t.table, t.table + "_no_update", "audit_refuse_change", triggerRow | triggerBefore | triggerUpdate, t.version},
+			appendOnlyTrigger{t.table, t.table + "_no_delete", "audit_refuse_change", triggerRow | triggerBefore | triggerDelete, t.version},
+			appendOnlyTrigger{t.table, t.table + "_no_truncate", "audit_refuse_change", triggerBefore | triggerTruncate, t.version},
+			appendOnlyTrigger{t.table, t.next, t.check, triggerInsert, t.version},
 		)
 	}
 	return out
@@ -56,8 +65,15 @@ const searchExpression = "audit_search_fields(record)"
 // of the log's schema) and be enabled ALWAYS, so that
 // session_replication_role cannot switch it off; every function of the
 // migrations must have the body they gave it; and the search fields must
-// still be generated from the record. It never makes or mends anything.
+// still be generated from the record. A schema an older gateway left
+// (OpenExisting), which a later migration has not reached yet, needs only
+// what the migrations it had make, and the triggers of any table it has
+// (with their functions). It never makes or mends anything.
 func (s *Store) CheckAppendOnly(ctx context.Context) error {
+	applied, tables, err := s.schemaVersion(ctx)
+	if err != nil {
+		return err
+	}
 	rows, err := s.q.Triggers(ctx)
 	if err != nil {
 		return unavailable("triggers", err)
@@ -76,7 +92,13 @@ func (s *Store) CheckAppendOnly(ctx context.Context) error {
 		found[key{r.TableName, r.TriggerName}] = i
 	}
 	var problems []string
+	// needed are the functions the required triggers run.
+	needed := map[string]bool{}
 	for _, want := range appendOnlyTriggers() {
+		if want.version > applied && !tables[want.table] {
+			continue // a migration this schema has not had yet makes it
+		}
+		needed[want.function] = true
 		i, ok := found[key{want.table, want.name}]
 		if !ok {
 			problems = append(problems, fmt.Sprintf("trigger %s on %s is missing", want.name, want.table))
@@ -103,11 +125,14 @@ func (s *Store) CheckAppendOnly(ctx context.Context) error {
 		have[f.Name] = f.Body
 	}
 	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if want[name].version > applied && !needed[name] {
+			continue
+		}
 		body, ok := have[name]
 		switch {
 		case !ok:
 			problems = append(problems, fmt.Sprintf("function %s is missing", name))
-		case body != want[name]:
+		case body != want[name].body:
 			problems = append(problems, fmt.Sprintf("function %s was changed", name))
 		}
 	}
@@ -136,28 +161,67 @@ func enabledName(v string) string {
 	return fmt.Sprintf("in state %q", v)
 }
 
-// functionBodies are the functions the migrations make, each with the body
-// (pg_proc.prosrc: the text between the $$ quotes) of the last migration
-// that makes it.
-func functionBodies() (map[string]string, error) {
+// function is one function as the migrations make it.
+type function struct {
+	// body is pg_proc.prosrc (the text between the $$ quotes) as the last
+	// migration that makes the function gives it.
+	body string
+	// version is the first migration that makes it.
+	version int64
+}
+
+// functionBodies are the functions the migrations make, by name.
+func functionBodies() (map[string]function, error) {
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return nil, err
 	}
 	slices.Sort(names) // goose versions are zero-padded: in order
 	def := regexp.MustCompile(`(?s)CREATE (?:OR REPLACE )?FUNCTION (\w+)\(.*?\$\$(.*?)\$\$`)
-	out := map[string]string{}
+	out := map[string]function{}
 	for _, name := range names {
+		version, err := strconv.ParseInt(strings.SplitN(path.Base(name), "_", 2)[0], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("audit postgres: migration %s: no version: %w", name, err)
+		}
 		text, err := fs.ReadFile(migrations, name)
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range def.FindAllSubmatch(text, -1) {
-			out[string(m[1])] = string(m[2])
+			f, ok := out[string(m[1])]
+			if !ok {
+				f.version = version
+			}
+			f.body = string(m[2])
+			out[string(m[1])] = f
 		}
 	}
 	if len(out) == 0 {
 		return nil, errors.New("audit postgres: the migrations define no function")
 	}
 	return out, nil
+}
+
+// schemaVersion returns the last migration applied to the schema (0 when
+// it has no migration table) and which of the log's tables it has.
+func (s *Store) schemaVersion(ctx context.Context) (int64, map[string]bool, error) {
+	names, err := s.q.Tables(ctx)
+	if err != nil {
+		return 0, nil, unavailable("tables", err)
+	}
+	tables := make(map[string]bool, len(names))
+	for _, n := range names {
+		tables[n] = true
+	}
+	if !tables[versionTable] {
+		return 0, tables, nil
+	}
+	// goose's table is not part of the schema sqlc knows: written by hand.
+	var v int64
+	err = s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(version_id), 0)::bigint FROM `+versionTable+` WHERE is_applied`).Scan(&v)
+	if err != nil {
+		return 0, nil, unavailable("schema version", err)
+	}
+	return v, tables, nil
 }

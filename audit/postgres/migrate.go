@@ -69,6 +69,11 @@ func prepareSchema(ctx context.Context, cfg *pgx.ConnConfig, schema string, migr
 // made again, and a schema whose version table was emptied fails (its
 // tables exist).
 func migrate(ctx context.Context, db *sql.DB, schema string) error {
+	return migrateTo(ctx, db, schema, goose.MaxVersion)
+}
+
+// migrateTo applies the migrations up to and including version.
+func migrateTo(ctx context.Context, db *sql.DB, schema string, version int64) error {
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
@@ -84,7 +89,7 @@ func migrate(ctx context.Context, db *sql.DB, schema string) error {
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	if _, err := p.UpTo(ctx, version); err != nil {
 		return fmt.Errorf("migrate schema %s: %w", schema, err)
 	}
 	return nil

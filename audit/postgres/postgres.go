@@ -1,7 +1,8 @@
 // Package postgres is the audit store on PostgreSQL: pgx v5 with
 // sqlc-generated queries, its schema made by embedded goose migrations. It
 // keeps each event's exact record bytes, the RFC 6962 tree's stored hashes
-// beside them and the signed checkpoints, all append-only (triggers that
+// beside them and the signed checkpoints, and the policy bundle versions and
+// their activations (audit.PolicyStore), all append-only (triggers that
 // fire ALWAYS, an application role with INSERT and SELECT only).
 //
 // Several gateway processes may share one database: an append takes a
@@ -63,11 +64,15 @@ type Store struct {
 	q        *pgdb.Queries
 	schema   string
 	lockWait time.Duration
-	// Advisory lock keys of this schema's appends and checkpoint writes.
-	appendLock, checkpointLock int64
+	// Advisory lock keys of this schema's appends, checkpoint writes and
+	// policy writes.
+	appendLock, checkpointLock, policyLock int64
 }
 
-var _ audit.Store = (*Store)(nil)
+var (
+	_ audit.Store       = (*Store)(nil)
+	_ audit.PolicyStore = (*Store)(nil)
+)
 
 // IsDSN reports whether dsn names a PostgreSQL database (postgres:// or
 // postgresql://), the audit.dsn schemes this store serves.
@@ -156,6 +161,7 @@ func open(ctx context.Context, dsn string, opts Options, migrating bool) (*Store
 		lockWait:       opts.LockWait,
 		appendLock:     lockKey("append", schema),
 		checkpointLock: lockKey("checkpoint", schema),
+		policyLock:     lockKey("policy", schema),
 	}
 	// The role must see the schema: current_schema() skips one it may not use.
 	got, err := s.q.CurrentSchema(ctx)

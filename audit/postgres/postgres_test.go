@@ -42,6 +42,19 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestPolicyConformance(t *testing.T) {
+	pgtest.URL(t)
+	t.Parallel()
+	audittest.ExercisePolicies(t, func(t *testing.T) (audit.PolicyStore, func() audit.PolicyStore) {
+		d := newDB(t)
+		s := d.open(t, postgres.Options{})
+		return s, func() audit.PolicyStore {
+			require.NoError(t, s.Close())
+			return d.open(t, postgres.Options{})
+		}
+	})
+}
+
 func TestSharedByThreeProcesses(t *testing.T) {
 	pgtest.URL(t)
 	t.Parallel()

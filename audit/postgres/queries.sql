@@ -113,7 +113,7 @@ LOCK TABLE audit_events, audit_tree_hashes IN ROW EXCLUSIVE MODE;
 SELECT COALESCE(current_schema(), '')::text AS schema;
 
 -- name: Triggers :many
--- The triggers on the log's tables in the current schema: whether each
+-- The triggers on the log's tables (the policy tables included) in the current schema: whether each
 -- fires ALWAYS (enabled 'A'), when (kind, pg_trigger.tgtype) and what, and
 -- whether that function is in the same schema.
 SELECT c.relname::text AS table_name,
@@ -127,9 +127,19 @@ JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
 WHERE n.nspname = current_schema()
-  AND c.relname IN ('audit_events', 'audit_tree_hashes', 'audit_checkpoints')
+  AND c.relname IN ('audit_events', 'audit_tree_hashes', 'audit_checkpoints',
+                    'audit_policy_versions', 'audit_policy_activations')
   AND NOT t.tgisinternal
 ORDER BY t.tgname;
+
+-- name: Tables :many
+-- Which of the log's tables (and goose's) the current schema has.
+SELECT c.relname::text AS name
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+  AND c.relname IN ('audit_events', 'audit_tree_hashes', 'audit_checkpoints',
+                    'audit_policy_versions', 'audit_policy_activations', 'audit_schema_version');
 
 -- name: Functions :many
 -- The log's functions in the current schema and their source.
@@ -148,3 +158,36 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE n.nspname = current_schema() AND c.relname = 'audit_events'
   AND a.attname = 'search' AND NOT a.attisdropped;
+
+-- Policy bundle versions and their activations (issue 7), append-only too.
+
+-- name: LockPolicies :exec
+-- Serializes the writers of versions and activations, so that their
+-- numbers stay gap-free and an activation's check of the active version
+-- holds until it commits.
+SELECT pg_advisory_xact_lock(sqlc.arg(lock_id)::bigint);
+
+-- name: GetPolicyVersion :one
+SELECT id, files FROM audit_policy_versions WHERE id = $1;
+
+-- name: InsertPolicyVersion :exec
+INSERT INTO audit_policy_versions (seq, id, files)
+VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_policy_versions), sqlc.arg(id)::text, sqlc.arg(files)::text);
+
+-- name: ListPolicyVersions :many
+SELECT id FROM audit_policy_versions ORDER BY seq;
+
+-- name: InsertPolicyActivation :one
+INSERT INTO audit_policy_activations (seq, version, previous, activated_by, activated_at, reason, is_rollback)
+VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_policy_activations),
+        sqlc.arg(version)::text, sqlc.arg(previous)::text, sqlc.arg(activated_by)::text,
+        sqlc.arg(activated_at)::timestamptz, sqlc.arg(reason)::text, sqlc.arg(is_rollback)::boolean)
+RETURNING seq;
+
+-- name: ListPolicyActivations :many
+SELECT seq, version, previous, activated_by, activated_at, reason, is_rollback
+FROM audit_policy_activations WHERE seq > $1 ORDER BY seq LIMIT $2;
+
+-- name: LatestPolicyActivation :one
+SELECT seq, version, previous, activated_by, activated_at, reason, is_rollback
+FROM audit_policy_activations ORDER BY seq DESC LIMIT 1;

@@ -75,3 +75,30 @@ SELECT
 -- hash.
 SELECT CAST(COUNT(*) AS INTEGER) AS n, CAST(COALESCE(group_concat(hex(hash), ''), '') AS TEXT) AS hashes
 FROM (SELECT hash FROM audit_tree_hashes WHERE idx BETWEEN sqlc.arg(lo) AND sqlc.arg(hi) ORDER BY idx);
+
+-- Policy bundle versions and their activations (issue 7), append-only too.
+
+-- name: GetPolicyVersion :one
+SELECT id, files FROM audit_policy_versions WHERE id = ?;
+
+-- name: InsertPolicyVersion :exec
+INSERT INTO audit_policy_versions (seq, id, files)
+VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_policy_versions), sqlc.arg(id), sqlc.arg(files));
+
+-- name: ListPolicyVersions :many
+SELECT id FROM audit_policy_versions ORDER BY seq;
+
+-- name: InsertPolicyActivation :one
+INSERT INTO audit_policy_activations (seq, version, previous, activated_by, activated_at, reason, is_rollback)
+VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_policy_activations),
+        sqlc.arg(version), sqlc.arg(previous), sqlc.arg(activated_by), sqlc.arg(activated_at),
+        sqlc.arg(reason), sqlc.arg(is_rollback))
+RETURNING seq;
+
+-- name: ListPolicyActivations :many
+SELECT seq, version, previous, activated_by, activated_at, reason, is_rollback
+FROM audit_policy_activations WHERE seq > ? ORDER BY seq LIMIT ?;
+
+-- name: LatestPolicyActivation :one
+SELECT seq, version, previous, activated_by, activated_at, reason, is_rollback
+FROM audit_policy_activations ORDER BY seq DESC LIMIT 1;

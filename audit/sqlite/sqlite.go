@@ -1,8 +1,10 @@
 // Package sqlite is the embedded audit store: SQLite through the pure-Go
 // modernc driver and sqlc-generated queries, in WAL mode with
-// synchronous=FULL so that an appended event survives a crash. Its schema
-// and append-only triggers are made by goose migrations (migrations/), and
-// only by them: Open refuses a log whose triggers are not all in place.
+// synchronous=FULL so that an appended event survives a crash. It keeps the
+// policy bundle versions and their activations beside the log
+// (audit.PolicyStore). Its schema and append-only triggers are made by
+// goose migrations (migrations/), and only by them: Open refuses a log
+// whose triggers are not all in place.
 package sqlite
 
 import (
@@ -20,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"golang.org/x/mod/sumdb/tlog"
@@ -42,12 +45,23 @@ type Store struct {
 	// pingDB is one connection with a short busy timeout, for Ping.
 	pingDB *sql.DB
 	q      *sqlitedb.Queries
-	// triggers are the append-only triggers as the migrations make them:
-	// name → CREATE TRIGGER text.
-	triggers map[string]string
+	// triggers are the append-only triggers as the migrations make them,
+	// by name.
+	triggers map[string]trigger
 }
 
-var _ audit.Store = (*Store)(nil)
+// trigger is one append-only trigger as the migrations make it.
+type trigger struct {
+	// table is the table it guards, sql its CREATE TRIGGER text.
+	table, sql string
+	// version is the migration that makes it.
+	version int64
+}
+
+var (
+	_ audit.Store       = (*Store)(nil)
+	_ audit.PolicyStore = (*Store)(nil)
+)
 
 // PathFromDSN turns "sqlite://data/audit.db" (relative) or
 // "sqlite:///var/lib/klantbeeld/audit.db" (absolute) into a file path.
@@ -143,13 +157,24 @@ func (s *Store) open(ctx context.Context, path string) error {
 
 // prepare prepares the queries and opens the Ping connection.
 func (s *Store) prepare(ctx context.Context, path string) error {
-	// Prepared once (per connection): parsing an insert and planning its
-	// triggers costs more than running it.
-	q, err := sqlitedb.Prepare(ctx, s.db)
+	st, err := readSchema(ctx, s.db)
 	if err != nil {
-		return fmt.Errorf("audit sqlite %s: %w", path, unavailable(err))
+		return fmt.Errorf("audit sqlite %s: %w", path, err)
 	}
-	s.q = q
+	if st.version < s.latestVersion() {
+		// A log an older gateway left (OpenExisting only): the queries of
+		// tables it lacks would not prepare. Unprepared, the log's own
+		// queries work, and those of the missing tables fail when called.
+		s.q = sqlitedb.New(s.db)
+	} else {
+		// Prepared once (per connection): parsing an insert and planning
+		// its triggers costs more than running it.
+		q, err := sqlitedb.Prepare(ctx, s.db)
+		if err != nil {
+			return fmt.Errorf("audit sqlite %s: %w", path, unavailable(err))
+		}
+		s.q = q
+	}
 	ping, err := sql.Open("sqlite", dsn(path, pingWait))
 	if err != nil {
 		return fmt.Errorf("audit sqlite: %w", err)
@@ -159,19 +184,31 @@ func (s *Store) prepare(ctx context.Context, path string) error {
 	return nil
 }
 
-func migrate(ctx context.Context, db *sql.DB) error {
-	fsys, err := fs.Sub(migrations, "migrations")
+func migrate(ctx context.Context, db *sql.DB) error { return migrateTo(ctx, db, goose.MaxVersion) }
+
+// migrateTo applies the migrations up to and including version.
+func migrateTo(ctx context.Context, db *sql.DB, version int64) error {
+	p, err := provider(db)
 	if err != nil {
-		return fmt.Errorf("audit sqlite: migrations: %w", err)
+		return err
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
-	if err != nil {
-		return fmt.Errorf("audit sqlite: migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
+	if _, err := p.UpTo(ctx, version); err != nil {
 		return fmt.Errorf("audit sqlite: migrations: %w", err)
 	}
 	return nil
+}
+
+// provider is goose with the embedded migrations, on db.
+func provider(db *sql.DB) (*goose.Provider, error) {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("audit sqlite: migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
+	if err != nil {
+		return nil, fmt.Errorf("audit sqlite: migrations: %w", err)
+	}
+	return p, nil
 }
 
 // refuseOldSchema stops at a log made before the Merkle tree (issue 6),
@@ -191,56 +228,110 @@ func refuseOldSchema(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// expectedTriggers runs the migrations on an empty in-memory database and
-// reads the triggers they make: the set CheckAppendOnly compares with.
-func expectedTriggers(ctx context.Context) (map[string]string, error) {
+// expectedTriggers runs the migrations on an empty in-memory database, one
+// at a time, and reads the triggers each makes: the set CheckAppendOnly
+// compares with.
+func expectedTriggers(ctx context.Context) (map[string]trigger, error) {
 	db, err := sql.Open("sqlite", "file::memory:")
 	if err != nil {
 		return nil, fmt.Errorf("audit sqlite: %w", err)
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1) // one connection: one in-memory database
-	if err := migrate(ctx, db); err != nil {
+	p, err := provider(db)
+	if err != nil {
 		return nil, err
 	}
-	return triggers(ctx, db)
-}
-
-// triggers reads name → SQL of every trigger. sqlite_master is not part of
-// the schema sqlc knows, so this one query is written by hand.
-func triggers(ctx context.Context, db *sql.DB) (map[string]string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type = 'trigger'`)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var name, text string
-		if err := rows.Scan(&name, &text); err != nil {
-			return nil, unavailable(err)
+	out := map[string]trigger{}
+	for _, src := range p.ListSources() {
+		if _, err := p.UpTo(ctx, src.Version); err != nil {
+			return nil, fmt.Errorf("audit sqlite: migrations: %w", err)
 		}
-		out[name] = text
-	}
-	if err := rows.Err(); err != nil {
-		return nil, unavailable(err)
+		st, err := readSchema(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		for name, t := range st.triggers {
+			if _, ok := out[name]; !ok {
+				t.version = src.Version
+				out[name] = t
+			}
+		}
 	}
 	return out, nil
 }
 
+// latestVersion is the version of the last migration.
+func (s *Store) latestVersion() int64 {
+	var v int64
+	for _, t := range s.triggers {
+		v = max(v, t.version)
+	}
+	return v
+}
+
+// schemaState is what a log's schema holds: its triggers, its tables and
+// the last migration applied to it (0 for none).
+type schemaState struct {
+	triggers map[string]trigger
+	tables   map[string]bool
+	version  int64
+}
+
+// readSchema reads the triggers, tables and migration version of db.
+// sqlite_master and goose's table are not part of the schema sqlc knows,
+// so these queries are written by hand.
+func readSchema(ctx context.Context, db *sql.DB) (schemaState, error) {
+	st := schemaState{triggers: map[string]trigger{}, tables: map[string]bool{}}
+	rows, err := db.QueryContext(ctx, `SELECT type, name, tbl_name, sql FROM sqlite_master WHERE type IN ('trigger', 'table')`)
+	if err != nil {
+		return st, unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, name, table string
+		var text sql.NullString
+		if err := rows.Scan(&kind, &name, &table, &text); err != nil {
+			return st, unavailable(err)
+		}
+		if kind == "trigger" {
+			st.triggers[name] = trigger{table: table, sql: text.String}
+		} else {
+			st.tables[name] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return st, unavailable(err)
+	}
+	if st.tables["goose_db_version"] {
+		err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&st.version)
+		if err != nil {
+			return st, unavailable(err)
+		}
+	}
+	return st, nil
+}
+
 // CheckAppendOnly implements audit.Store: every trigger of the migrations
-// must be there with the text the migrations gave it.
+// must be there with the text the migrations gave it. A log an older
+// gateway left (OpenExisting), which a later migration has not reached
+// yet, needs only the triggers of the migrations it had, and those of any
+// table it has.
 func (s *Store) CheckAppendOnly(ctx context.Context) error {
-	have, err := triggers(ctx, s.db)
+	st, err := readSchema(ctx, s.db)
 	if err != nil {
 		return err
 	}
 	var problems []string
 	for _, name := range slices.Sorted(maps.Keys(s.triggers)) {
-		switch text, ok := have[name]; {
+		want := s.triggers[name]
+		if want.version > st.version && !st.tables[want.table] {
+			continue // a migration this log has not had yet makes it
+		}
+		switch have, ok := st.triggers[name]; {
 		case !ok:
 			problems = append(problems, fmt.Sprintf("append-only trigger %s is missing", name))
-		case text != s.triggers[name]:
+		case have.sql != want.sql:
 			problems = append(problems, fmt.Sprintf("append-only trigger %s was altered", name))
 		}
 	}
@@ -494,6 +585,144 @@ func (s *Store) Close() error {
 		errs = append(errs, s.pingDB.Close())
 	}
 	return errors.Join(append(errs, s.db.Close())...)
+}
+
+// PutPolicyVersion implements audit.PolicyStore. It looks the id up and
+// inserts inside one transaction, holding the write lock, so that two
+// processes storing one version store it once.
+func (s *Store) PutPolicyVersion(ctx context.Context, v audit.PolicyVersion) error {
+	files, err := audit.EncodePolicyVersion(v)
+	if err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+	if err != nil {
+		return unavailable(err)
+	}
+	defer func() { _ = tx.Rollback() }() // after Commit: a no-op
+	q := s.q.WithTx(tx)
+	switch stored, err := q.GetPolicyVersion(ctx, v.ID); {
+	case err == nil && stored.Files == string(files):
+		return nil // stored before: nothing to write
+	case err == nil:
+		return fmt.Errorf("policy version %s is stored with other files: %w", v.ID, audit.ErrConflict)
+	case !errors.Is(err, sql.ErrNoRows):
+		return unavailable(err)
+	}
+	if err := q.InsertPolicyVersion(ctx, sqlitedb.InsertPolicyVersionParams{ID: v.ID, Files: string(files)}); err != nil {
+		return unavailable(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// PolicyVersion implements audit.PolicyStore.
+func (s *Store) PolicyVersion(ctx context.Context, id string) (audit.PolicyVersion, error) {
+	row, err := s.q.GetPolicyVersion(ctx, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return audit.PolicyVersion{}, fmt.Errorf("policy version %s: %w", id, audit.ErrNotFound)
+	}
+	if err != nil {
+		return audit.PolicyVersion{}, unavailable(err)
+	}
+	files, err := audit.DecodePolicyFiles([]byte(row.Files))
+	if err != nil {
+		return audit.PolicyVersion{}, fmt.Errorf("policy version %s: %w", id, err)
+	}
+	return audit.PolicyVersion{ID: row.ID, Files: files}, nil
+}
+
+// PolicyVersions implements audit.PolicyStore.
+func (s *Store) PolicyVersions(ctx context.Context) ([]string, error) {
+	ids, err := s.q.ListPolicyVersions(ctx)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, nil
+}
+
+// AddPolicyActivation implements audit.PolicyStore. The checks read what
+// is stored inside the transaction that inserts, under the write lock; the
+// insert trigger checks the same again.
+func (s *Store) AddPolicyActivation(ctx context.Context, a audit.PolicyActivation) (int64, error) {
+	if err := audit.CheckPolicyActivation(a); err != nil {
+		return 0, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	defer func() { _ = tx.Rollback() }() // after Commit: a no-op
+	q := s.q.WithTx(tx)
+	if _, err := q.GetPolicyVersion(ctx, a.Version); errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("activate policy version %s: %w", a.Version, audit.ErrNotFound)
+	} else if err != nil {
+		return 0, unavailable(err)
+	}
+	active := ""
+	switch latest, err := q.LatestPolicyActivation(ctx); {
+	case err == nil:
+		active = latest.Version
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, unavailable(err)
+	}
+	if a.Previous != active {
+		return 0, fmt.Errorf("activate policy version %s after %q: the active version is %q: %w", a.Version, a.Previous, active, audit.ErrConflict)
+	}
+	seq, err := q.InsertPolicyActivation(ctx, sqlitedb.InsertPolicyActivationParams{
+		Version: a.Version, Previous: a.Previous, ActivatedBy: a.By,
+		ActivatedAt: audit.PolicyTime(a.At).Format(audit.PolicyTimeFormat), Reason: a.Reason, IsRollback: a.Rollback,
+	})
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, unavailable(err)
+	}
+	return seq, nil
+}
+
+// PolicyActivations implements audit.PolicyStore.
+func (s *Store) PolicyActivations(ctx context.Context, after int64, limit int) ([]audit.PolicyActivation, error) {
+	rows, err := s.q.ListPolicyActivations(ctx, sqlitedb.ListPolicyActivationsParams{Seq: after, Limit: int64(max(limit, 0))})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make([]audit.PolicyActivation, len(rows))
+	for i, r := range rows {
+		if out[i], err = activation(r); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// LatestPolicyActivation implements audit.PolicyStore.
+func (s *Store) LatestPolicyActivation(ctx context.Context) (audit.PolicyActivation, error) {
+	r, err := s.q.LatestPolicyActivation(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return audit.PolicyActivation{}, fmt.Errorf("policy activation: %w", audit.ErrNotFound)
+	}
+	if err != nil {
+		return audit.PolicyActivation{}, unavailable(err)
+	}
+	return activation(r)
+}
+
+func activation(r sqlitedb.AuditPolicyActivation) (audit.PolicyActivation, error) {
+	at, err := time.Parse(audit.PolicyTimeFormat, r.ActivatedAt)
+	if err != nil {
+		return audit.PolicyActivation{}, fmt.Errorf("%w: policy activation %d: time %q", audit.ErrTampered, r.Seq, r.ActivatedAt)
+	}
+	return audit.PolicyActivation{
+		Seq: r.Seq, Version: r.Version, Previous: r.Previous, By: r.ActivatedBy,
+		At: at, Reason: r.Reason, Rollback: r.IsRollback,
+	}, nil
 }
 
 func unavailable(err error) error {

@@ -30,6 +30,17 @@ func TestConformance(t *testing.T) {
 	audittest.Exercise(t, func(t *testing.T) audit.Store { return openAt(t, filepath.Join(t.TempDir(), "audit.db")) })
 }
 
+func TestPolicyConformance(t *testing.T) {
+	audittest.ExercisePolicies(t, func(t *testing.T) (audit.PolicyStore, func() audit.PolicyStore) {
+		path := filepath.Join(t.TempDir(), "audit.db")
+		s := openAt(t, path)
+		return s, func() audit.PolicyStore {
+			require.NoError(t, s.Close())
+			return openAt(t, path)
+		}
+	})
+}
+
 func TestSharedFile(t *testing.T) {
 	audittest.ExerciseShared(t, func(t *testing.T, n int) []audit.Store {
 		path := filepath.Join(t.TempDir(), "audit.db")
@@ -235,4 +246,178 @@ func TestOpenExistingRefusesAMissingFile(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist)
 	_, err = os.Stat(path)
 	require.ErrorIs(t, err, os.ErrNotExist, "no empty log is made")
+}
+
+// withPolicyHistory makes a log holding two policy versions, the first
+// activated and then the second, closed, and returns its path.
+func withPolicyHistory(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	s, err := sqlite.Open(ctx, path)
+	require.NoError(t, err)
+	v1, v2 := audittest.SamplePolicyVersion(1), audittest.SamplePolicyVersion(2)
+	require.NoError(t, s.PutPolicyVersion(ctx, v1))
+	require.NoError(t, s.PutPolicyVersion(ctx, v2))
+	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	_, err = s.AddPolicyActivation(ctx, audit.PolicyActivation{Version: v1.ID, By: "klantbeeld", At: at, Reason: "embedded"})
+	require.NoError(t, err)
+	_, err = s.AddPolicyActivation(ctx, audit.PolicyActivation{Version: v2.ID, Previous: v1.ID, By: "po-1", At: at, Reason: "r"})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	return path
+}
+
+func TestTriggersRefuseEveryChangeToThePolicyHistory(t *testing.T) {
+	path := withPolicyHistory(t)
+	db := raw(t, path)
+	v1, v2, v3 := audittest.SamplePolicyVersion(1).ID, audittest.SamplePolicyVersion(2).ID, audittest.SamplePolicyVersion(3).ID
+	tests := []struct {
+		name, stmt string
+		args       []any
+	}{
+		{"update a version's files", `UPDATE audit_policy_versions SET files = '{"a.rego":""}' WHERE seq = 1`, nil},
+		{"update a version's id", `UPDATE audit_policy_versions SET id = ? WHERE seq = 1`, []any{v3}},
+		{"delete a version", `DELETE FROM audit_policy_versions WHERE seq = 2`, nil},
+		{"delete every version", `DELETE FROM audit_policy_versions`, nil},
+		{"replace a version", `INSERT OR REPLACE INTO audit_policy_versions (seq, id, files) VALUES (1, ?, '{}')`, []any{v1}},
+		{"insert a version past a gap", `INSERT INTO audit_policy_versions (seq, id, files) VALUES (4, ?, '{}')`, []any{v3}},
+		{"update an activation's reason", `UPDATE audit_policy_activations SET reason = 'other' WHERE seq = 2`, nil},
+		{"update an activation's version", `UPDATE audit_policy_activations SET version = ? WHERE seq = 2`, []any{v1}},
+		{"delete the latest activation", `DELETE FROM audit_policy_activations WHERE seq = 2`, nil},
+		{"delete every activation", `DELETE FROM audit_policy_activations`, nil},
+		{"replace an activation", `INSERT OR REPLACE INTO audit_policy_activations (seq, version, previous, activated_by, activated_at, reason, is_rollback) VALUES (2, ?, ?, 'x', '2026-11-23T09:00:00.000000Z', '', 0)`, []any{v1, v1}},
+		{"insert an activation past a gap", `INSERT INTO audit_policy_activations (seq, version, previous, activated_by, activated_at, reason, is_rollback) VALUES (4, ?, ?, 'x', '2026-11-23T09:00:00.000000Z', '', 0)`, []any{v1, v2}},
+		{"activate a version not stored", `INSERT INTO audit_policy_activations (seq, version, previous, activated_by, activated_at, reason, is_rollback) VALUES (3, ?, ?, 'x', '2026-11-23T09:00:00.000000Z', '', 0)`, []any{v3, v2}},
+		{"activate naming another previous version", `INSERT INTO audit_policy_activations (seq, version, previous, activated_by, activated_at, reason, is_rollback) VALUES (3, ?, ?, 'x', '2026-11-23T09:00:00.000000Z', '', 1)`, []any{v1, v1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := db.Exec(tt.stmt, tt.args...)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "append-only")
+		})
+	}
+
+	s := openAt(t, path)
+	ctx := context.Background()
+	ids, err := s.PolicyVersions(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{v1, v2}, ids, "nothing changed")
+	got, err := s.PolicyVersion(ctx, v1)
+	require.NoError(t, err)
+	assert.Equal(t, audittest.SamplePolicyVersion(1), got)
+	acts, err := s.PolicyActivations(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, acts, 2)
+	assert.Equal(t, v2, acts[1].Version)
+	assert.Equal(t, "r", acts[1].Reason)
+}
+
+func TestOpenRefusesALogWithADroppedPolicyTrigger(t *testing.T) {
+	for _, name := range []string{
+		"audit_policy_versions_no_update", "audit_policy_versions_no_delete", "audit_policy_versions_next_seq",
+		"audit_policy_activations_no_update", "audit_policy_activations_no_delete", "audit_policy_activations_next_seq",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := withPolicyHistory(t)
+			_, err := raw(t, path).Exec(`DROP TRIGGER ` + name)
+			require.NoError(t, err)
+
+			_, err = sqlite.Open(context.Background(), path)
+			require.ErrorIs(t, err, audit.ErrTampered)
+			assert.Contains(t, err.Error(), "append-only trigger "+name+" is missing")
+
+			var n int
+			require.NoError(t, raw(t, path).QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = ?`, name).Scan(&n))
+			assert.Zero(t, n, "Open does not make the trigger again")
+			examined, err := sqlite.OpenExisting(context.Background(), path)
+			require.NoError(t, err)
+			defer examined.Close()
+			assert.ErrorContains(t, examined.CheckAppendOnly(context.Background()), name+" is missing", "audit verify names it too")
+		})
+	}
+}
+
+// withFirstSchemaLog makes a log as the gateway of migration 00001 left
+// it: three events, their tree hashes and no policy tables. It returns the
+// path.
+func withFirstSchemaLog(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	require.NoError(t, sqlite.MigrateTo(ctx, path, 1))
+	b, err := audit.NewBatch(0, []audit.Event{audittest.Sample(1), audittest.Sample(2), audittest.Sample(3)}, nil)
+	require.NoError(t, err)
+	db := raw(t, path)
+	for _, r := range b.Records {
+		exec(t, db, `INSERT INTO audit_events (seq, record) VALUES (?, ?)`, r.Seq, string(r.Data))
+	}
+	for _, h := range b.Hashes {
+		exec(t, db, `INSERT INTO audit_tree_hashes (idx, hash) VALUES (?, ?)`, h.Index, h.Hash[:])
+	}
+	var tables int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE 'audit_policy%'`).Scan(&tables))
+	require.Zero(t, tables, "the first schema has no policy tables")
+	return path
+}
+
+func TestALogOfTheFirstSchemaGetsThePolicyHistoryWhenOpened(t *testing.T) {
+	ctx := context.Background()
+	path := withFirstSchemaLog(t)
+
+	s := openAt(t, path)
+	require.NoError(t, s.CheckAppendOnly(ctx), "the migration made the policy tables' triggers")
+	_, verifier := audittest.NewSigner(t)
+	rep, err := audit.Verify(ctx, s, verifier, audit.VerifyOptions{})
+	require.NoError(t, err, "the events are as they were")
+	assert.Equal(t, int64(3), rep.Tree.N)
+
+	v := audittest.SamplePolicyVersion(1)
+	require.NoError(t, s.PutPolicyVersion(ctx, v))
+	seq, err := s.AddPolicyActivation(ctx, audit.PolicyActivation{Version: v.ID, By: "klantbeeld", At: time.Now()})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), seq)
+	_, err = raw(t, path).Exec(`DELETE FROM audit_policy_activations`)
+	require.ErrorContains(t, err, "append-only")
+}
+
+func TestOpenExistingExaminesALogOfTheFirstSchemaAsItIs(t *testing.T) {
+	ctx := context.Background()
+	path := withFirstSchemaLog(t)
+
+	s, err := sqlite.OpenExisting(ctx, path)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.CheckAppendOnly(ctx), "triggers of a migration the log has not had are not missing")
+	_, verifier := audittest.NewSigner(t)
+	rep, err := audit.Verify(ctx, s, verifier, audit.VerifyOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), rep.Tree.N)
+	_, err = s.LatestPolicyActivation(ctx)
+	require.ErrorIs(t, err, audit.ErrUnavailable, "the log has no policy history")
+
+	var n int
+	require.NoError(t, raw(t, path).QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE 'audit_policy%'`).Scan(&n))
+	assert.Zero(t, n, "examining migrates nothing")
+}
+
+func TestOpenExistingNamesTheTriggersOfAPolicyTableInAnUnmigratedLog(t *testing.T) {
+	// Someone made the policy table by hand, or wound the migration
+	// history back after dropping its triggers: a table that is there
+	// needs its triggers whatever the history says.
+	path := withPolicyHistory(t)
+	db := raw(t, path)
+	exec(t, db, `DROP TRIGGER audit_policy_activations_no_delete`)
+	exec(t, db, `DELETE FROM goose_db_version WHERE version_id = 2`)
+
+	s, err := sqlite.OpenExisting(context.Background(), path)
+	require.NoError(t, err)
+	defer s.Close()
+	err = s.CheckAppendOnly(context.Background())
+	require.ErrorIs(t, err, audit.ErrTampered)
+	assert.Contains(t, err.Error(), "audit_policy_activations_no_delete is missing")
+
+	_, err = sqlite.Open(context.Background(), path)
+	require.Error(t, err, "the gateway does not migrate over it")
 }

@@ -80,8 +80,8 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 			return nil, fmt.Errorf("policies.dir: %w", err)
 		}
 	}
-	if err := policies.Guard(ctx, bundle); err != nil {
-		return nil, fmt.Errorf("policies: the bundle breaks an invariant: %w", err)
+	if _, err := policies.Check(ctx, bundle); err != nil {
+		return nil, fmt.Errorf("policies: the bundle does not pass its checks (run klantbeeld policy test): %w", err)
 	}
 	if a.Engine, err = policies.NewEngine(ctx, bundle); err != nil {
 		return nil, fmt.Errorf("policies: %w", err)

@@ -181,7 +181,21 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", "", "bundle `directory` (*.rego and data.json); empty: the embedded bundle")
 	input := fs.String("input", "", "decision input `file` (JSON); - reads standard input")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	rest := args[1:]
+	// `policy test DIR`: the folder may also come as the one argument, after any flags.
+	if args[0] == "test" {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return errUsage
+		}
+		if fs.NArg() == 1 && *dir == "" {
+			*dir = fs.Arg(0)
+		}
+		rest = fs.Args()[min(fs.NArg(), 1):]
+	}
+	if err := parseFlags(fs, rest); err != nil {
 		return err
 	}
 	bundle := policies.Embedded()
@@ -230,15 +244,17 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+// policyTest runs what an activation runs (policies.Check): the bundle
+// compiles, its own Rego tests pass and it keeps the guard invariants.
 func policyTest(ctx context.Context, bundle policies.Bundle, stdout io.Writer) error {
-	results, err := policies.RunTests(ctx, bundle)
-	if err != nil {
-		return err
-	}
+	rep, err := policies.Check(ctx, bundle)
 	failed := 0
-	for _, r := range results {
+	for _, r := range rep.Tests {
 		mark := "PASS"
-		if !r.Pass {
+		switch {
+		case r.Skip:
+			mark = "SKIP"
+		case !r.Pass:
 			mark = "FAIL"
 			failed++
 		}
@@ -248,15 +264,22 @@ func policyTest(ctx context.Context, bundle policies.Bundle, stdout io.Writer) e
 		}
 		fmt.Fprintln(stdout)
 	}
-	gerr := policies.Guard(ctx, bundle)
-	if gerr != nil {
-		fmt.Fprintf(stdout, "FAIL guard invariants:\n%v\n", gerr)
-	} else {
-		fmt.Fprintln(stdout, "PASS guard invariants")
+	if len(rep.Invariants) > 0 {
+		broken := map[string]bool{}
+		for _, v := range rep.Violations {
+			broken[v.Invariant] = true
+			fmt.Fprintf(stdout, "FAIL guard invariant %s: %s\n", v.Invariant, v.Detail)
+		}
+		for _, inv := range rep.Invariants {
+			if !broken[inv] {
+				fmt.Fprintf(stdout, "PASS guard invariant %s\n", inv)
+			}
+		}
+		fmt.Fprintf(stdout, "PASS guard invariants: %d decisions checked\n", rep.Cases)
 	}
-	fmt.Fprintf(stdout, "%d Rego tests, %d failed; bundle %s\n", len(results), failed, bundle.Version())
-	if failed > 0 || gerr != nil || len(results) == 0 {
-		return errors.New("policy tests failed")
+	fmt.Fprintf(stdout, "%d Rego tests, %d failed; %d invariants, %d broken; bundle %s\n", len(rep.Tests), failed, len(rep.Invariants), len(rep.Violations), rep.Version)
+	if err != nil {
+		return fmt.Errorf("policy tests failed: %w", err)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ package pgdb
 
 import (
 	"database/sql"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type AuditCheckpoint struct {
@@ -18,6 +20,22 @@ type AuditEvent struct {
 	Seq    int64
 	Record []byte
 	Search sql.NullString
+}
+
+type AuditPolicyActivation struct {
+	Seq         int64
+	Version     string
+	Previous    string
+	ActivatedBy string
+	ActivatedAt pgtype.Timestamptz
+	Reason      string
+	IsRollback  bool
+}
+
+type AuditPolicyVersion struct {
+	Seq   int64
+	ID    string
+	Files string
 }
 
 type AuditTreeHash struct {

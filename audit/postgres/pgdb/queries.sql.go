@@ -7,6 +7,8 @@ package pgdb
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const appendStart = `-- name: AppendStart :one
@@ -94,6 +96,22 @@ func (q *Queries) GetEvent(ctx context.Context, seq int64) (GetEventRow, error) 
 	row := q.db.QueryRow(ctx, getEvent, seq)
 	var i GetEventRow
 	err := row.Scan(&i.Seq, &i.Record)
+	return i, err
+}
+
+const getPolicyVersion = `-- name: GetPolicyVersion :one
+SELECT id, files FROM audit_policy_versions WHERE id = $1
+`
+
+type GetPolicyVersionRow struct {
+	ID    string
+	Files string
+}
+
+func (q *Queries) GetPolicyVersion(ctx context.Context, id string) (GetPolicyVersionRow, error) {
+	row := q.db.QueryRow(ctx, getPolicyVersion, id)
+	var i GetPolicyVersionRow
+	err := row.Scan(&i.ID, &i.Files)
 	return i, err
 }
 
@@ -197,6 +215,52 @@ func (q *Queries) InsertCheckpoint(ctx context.Context, arg InsertCheckpointPara
 	return id, err
 }
 
+const insertPolicyActivation = `-- name: InsertPolicyActivation :one
+INSERT INTO audit_policy_activations (seq, version, previous, activated_by, activated_at, reason, is_rollback)
+VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_policy_activations),
+        $1::text, $2::text, $3::text,
+        $4::timestamptz, $5::text, $6::boolean)
+RETURNING seq
+`
+
+type InsertPolicyActivationParams struct {
+	Version     string
+	Previous    string
+	ActivatedBy string
+	ActivatedAt pgtype.Timestamptz
+	Reason      string
+	IsRollback  bool
+}
+
+func (q *Queries) InsertPolicyActivation(ctx context.Context, arg InsertPolicyActivationParams) (int64, error) {
+	row := q.db.QueryRow(ctx, insertPolicyActivation,
+		arg.Version,
+		arg.Previous,
+		arg.ActivatedBy,
+		arg.ActivatedAt,
+		arg.Reason,
+		arg.IsRollback,
+	)
+	var seq int64
+	err := row.Scan(&seq)
+	return seq, err
+}
+
+const insertPolicyVersion = `-- name: InsertPolicyVersion :exec
+INSERT INTO audit_policy_versions (seq, id, files)
+VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_policy_versions), $1::text, $2::text)
+`
+
+type InsertPolicyVersionParams struct {
+	ID    string
+	Files string
+}
+
+func (q *Queries) InsertPolicyVersion(ctx context.Context, arg InsertPolicyVersionParams) error {
+	_, err := q.db.Exec(ctx, insertPolicyVersion, arg.ID, arg.Files)
+	return err
+}
+
 const latestCheckpoint = `-- name: LatestCheckpoint :one
 SELECT id, size, note FROM audit_checkpoints ORDER BY size DESC, id DESC LIMIT 1
 `
@@ -205,6 +269,26 @@ func (q *Queries) LatestCheckpoint(ctx context.Context) (AuditCheckpoint, error)
 	row := q.db.QueryRow(ctx, latestCheckpoint)
 	var i AuditCheckpoint
 	err := row.Scan(&i.ID, &i.Size, &i.Note)
+	return i, err
+}
+
+const latestPolicyActivation = `-- name: LatestPolicyActivation :one
+SELECT seq, version, previous, activated_by, activated_at, reason, is_rollback
+FROM audit_policy_activations ORDER BY seq DESC LIMIT 1
+`
+
+func (q *Queries) LatestPolicyActivation(ctx context.Context) (AuditPolicyActivation, error) {
+	row := q.db.QueryRow(ctx, latestPolicyActivation)
+	var i AuditPolicyActivation
+	err := row.Scan(
+		&i.Seq,
+		&i.Version,
+		&i.Previous,
+		&i.ActivatedBy,
+		&i.ActivatedAt,
+		&i.Reason,
+		&i.IsRollback,
+	)
 	return i, err
 }
 
@@ -271,6 +355,68 @@ func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListE
 	return items, nil
 }
 
+const listPolicyActivations = `-- name: ListPolicyActivations :many
+SELECT seq, version, previous, activated_by, activated_at, reason, is_rollback
+FROM audit_policy_activations WHERE seq > $1 ORDER BY seq LIMIT $2
+`
+
+type ListPolicyActivationsParams struct {
+	Seq   int64
+	Limit int32
+}
+
+func (q *Queries) ListPolicyActivations(ctx context.Context, arg ListPolicyActivationsParams) ([]AuditPolicyActivation, error) {
+	rows, err := q.db.Query(ctx, listPolicyActivations, arg.Seq, arg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AuditPolicyActivation
+	for rows.Next() {
+		var i AuditPolicyActivation
+		if err := rows.Scan(
+			&i.Seq,
+			&i.Version,
+			&i.Previous,
+			&i.ActivatedBy,
+			&i.ActivatedAt,
+			&i.Reason,
+			&i.IsRollback,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listPolicyVersions = `-- name: ListPolicyVersions :many
+SELECT id FROM audit_policy_versions ORDER BY seq
+`
+
+func (q *Queries) ListPolicyVersions(ctx context.Context) ([]string, error) {
+	rows, err := q.db.Query(ctx, listPolicyVersions)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockAppend = `-- name: LockAppend :exec
 
 SELECT pg_advisory_xact_lock($1::bigint)
@@ -292,6 +438,20 @@ SELECT pg_advisory_xact_lock($1::bigint)
 // Serializes checkpoint writers, so that ids stay gap-free.
 func (q *Queries) LockCheckpoints(ctx context.Context, lockID int64) error {
 	_, err := q.db.Exec(ctx, lockCheckpoints, lockID)
+	return err
+}
+
+const lockPolicies = `-- name: LockPolicies :exec
+
+SELECT pg_advisory_xact_lock($1::bigint)
+`
+
+// Policy bundle versions and their activations (issue 7), append-only too.
+// Serializes the writers of versions and activations, so that their
+// numbers stay gap-free and an activation's check of the active version
+// holds until it commits.
+func (q *Queries) LockPolicies(ctx context.Context, lockID int64) error {
+	_, err := q.db.Exec(ctx, lockPolicies, lockID)
 	return err
 }
 
@@ -545,6 +705,36 @@ func (q *Queries) Stats(ctx context.Context) (StatsRow, error) {
 	return i, err
 }
 
+const tables = `-- name: Tables :many
+SELECT c.relname::text AS name
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+  AND c.relname IN ('audit_events', 'audit_tree_hashes', 'audit_checkpoints',
+                    'audit_policy_versions', 'audit_policy_activations', 'audit_schema_version')
+`
+
+// Which of the log's tables (and goose's) the current schema has.
+func (q *Queries) Tables(ctx context.Context) ([]string, error) {
+	rows, err := q.db.Query(ctx, tables)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		items = append(items, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const triggers = `-- name: Triggers :many
 SELECT c.relname::text AS table_name,
        t.tgname::text AS trigger_name,
@@ -557,7 +747,8 @@ JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
 WHERE n.nspname = current_schema()
-  AND c.relname IN ('audit_events', 'audit_tree_hashes', 'audit_checkpoints')
+  AND c.relname IN ('audit_events', 'audit_tree_hashes', 'audit_checkpoints',
+                    'audit_policy_versions', 'audit_policy_activations')
   AND NOT t.tgisinternal
 ORDER BY t.tgname
 `
@@ -571,7 +762,7 @@ type TriggersRow struct {
 	FunctionHere bool
 }
 
-// The triggers on the log's tables in the current schema: whether each
+// The triggers on the log's tables (the policy tables included) in the current schema: whether each
 // fires ALWAYS (enabled 'A'), when (kind, pg_trigger.tgtype) and what, and
 // whether that function is in the same schema.
 func (q *Queries) Triggers(ctx context.Context) ([]TriggersRow, error) {

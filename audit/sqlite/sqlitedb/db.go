@@ -27,6 +27,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getEventStmt, err = db.PrepareContext(ctx, getEvent); err != nil {
 		return nil, fmt.Errorf("error preparing query GetEvent: %w", err)
 	}
+	if q.getPolicyVersionStmt, err = db.PrepareContext(ctx, getPolicyVersion); err != nil {
+		return nil, fmt.Errorf("error preparing query GetPolicyVersion: %w", err)
+	}
 	if q.hashRangeHexStmt, err = db.PrepareContext(ctx, hashRangeHex); err != nil {
 		return nil, fmt.Errorf("error preparing query HashRangeHex: %w", err)
 	}
@@ -42,17 +45,32 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.insertHashStmt, err = db.PrepareContext(ctx, insertHash); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertHash: %w", err)
 	}
+	if q.insertPolicyActivationStmt, err = db.PrepareContext(ctx, insertPolicyActivation); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertPolicyActivation: %w", err)
+	}
+	if q.insertPolicyVersionStmt, err = db.PrepareContext(ctx, insertPolicyVersion); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertPolicyVersion: %w", err)
+	}
 	if q.lastSeqStmt, err = db.PrepareContext(ctx, lastSeq); err != nil {
 		return nil, fmt.Errorf("error preparing query LastSeq: %w", err)
 	}
 	if q.latestCheckpointStmt, err = db.PrepareContext(ctx, latestCheckpoint); err != nil {
 		return nil, fmt.Errorf("error preparing query LatestCheckpoint: %w", err)
 	}
+	if q.latestPolicyActivationStmt, err = db.PrepareContext(ctx, latestPolicyActivation); err != nil {
+		return nil, fmt.Errorf("error preparing query LatestPolicyActivation: %w", err)
+	}
 	if q.listCheckpointsStmt, err = db.PrepareContext(ctx, listCheckpoints); err != nil {
 		return nil, fmt.Errorf("error preparing query ListCheckpoints: %w", err)
 	}
 	if q.listEventsStmt, err = db.PrepareContext(ctx, listEvents); err != nil {
 		return nil, fmt.Errorf("error preparing query ListEvents: %w", err)
+	}
+	if q.listPolicyActivationsStmt, err = db.PrepareContext(ctx, listPolicyActivations); err != nil {
+		return nil, fmt.Errorf("error preparing query ListPolicyActivations: %w", err)
+	}
+	if q.listPolicyVersionsStmt, err = db.PrepareContext(ctx, listPolicyVersions); err != nil {
+		return nil, fmt.Errorf("error preparing query ListPolicyVersions: %w", err)
 	}
 	if q.searchStmt, err = db.PrepareContext(ctx, search); err != nil {
 		return nil, fmt.Errorf("error preparing query Search: %w", err)
@@ -74,6 +92,11 @@ func (q *Queries) Close() error {
 	if q.getEventStmt != nil {
 		if cerr := q.getEventStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getEventStmt: %w", cerr)
+		}
+	}
+	if q.getPolicyVersionStmt != nil {
+		if cerr := q.getPolicyVersionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getPolicyVersionStmt: %w", cerr)
 		}
 	}
 	if q.hashRangeHexStmt != nil {
@@ -101,6 +124,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing insertHashStmt: %w", cerr)
 		}
 	}
+	if q.insertPolicyActivationStmt != nil {
+		if cerr := q.insertPolicyActivationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertPolicyActivationStmt: %w", cerr)
+		}
+	}
+	if q.insertPolicyVersionStmt != nil {
+		if cerr := q.insertPolicyVersionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertPolicyVersionStmt: %w", cerr)
+		}
+	}
 	if q.lastSeqStmt != nil {
 		if cerr := q.lastSeqStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing lastSeqStmt: %w", cerr)
@@ -111,6 +144,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing latestCheckpointStmt: %w", cerr)
 		}
 	}
+	if q.latestPolicyActivationStmt != nil {
+		if cerr := q.latestPolicyActivationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing latestPolicyActivationStmt: %w", cerr)
+		}
+	}
 	if q.listCheckpointsStmt != nil {
 		if cerr := q.listCheckpointsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listCheckpointsStmt: %w", cerr)
@@ -119,6 +157,16 @@ func (q *Queries) Close() error {
 	if q.listEventsStmt != nil {
 		if cerr := q.listEventsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listEventsStmt: %w", cerr)
+		}
+	}
+	if q.listPolicyActivationsStmt != nil {
+		if cerr := q.listPolicyActivationsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listPolicyActivationsStmt: %w", cerr)
+		}
+	}
+	if q.listPolicyVersionsStmt != nil {
+		if cerr := q.listPolicyVersionsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listPolicyVersionsStmt: %w", cerr)
 		}
 	}
 	if q.searchStmt != nil {
@@ -178,41 +226,53 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 }
 
 type Queries struct {
-	db                   DBTX
-	tx                   *sql.Tx
-	getEventStmt         *sql.Stmt
-	hashRangeHexStmt     *sql.Stmt
-	hashesStmt           *sql.Stmt
-	insertCheckpointStmt *sql.Stmt
-	insertEventStmt      *sql.Stmt
-	insertHashStmt       *sql.Stmt
-	lastSeqStmt          *sql.Stmt
-	latestCheckpointStmt *sql.Stmt
-	listCheckpointsStmt  *sql.Stmt
-	listEventsStmt       *sql.Stmt
-	searchStmt           *sql.Stmt
-	searchByActorStmt    *sql.Stmt
-	searchBySubjectStmt  *sql.Stmt
-	statsStmt            *sql.Stmt
+	db                         DBTX
+	tx                         *sql.Tx
+	getEventStmt               *sql.Stmt
+	getPolicyVersionStmt       *sql.Stmt
+	hashRangeHexStmt           *sql.Stmt
+	hashesStmt                 *sql.Stmt
+	insertCheckpointStmt       *sql.Stmt
+	insertEventStmt            *sql.Stmt
+	insertHashStmt             *sql.Stmt
+	insertPolicyActivationStmt *sql.Stmt
+	insertPolicyVersionStmt    *sql.Stmt
+	lastSeqStmt                *sql.Stmt
+	latestCheckpointStmt       *sql.Stmt
+	latestPolicyActivationStmt *sql.Stmt
+	listCheckpointsStmt        *sql.Stmt
+	listEventsStmt             *sql.Stmt
+	listPolicyActivationsStmt  *sql.Stmt
+	listPolicyVersionsStmt     *sql.Stmt
+	searchStmt                 *sql.Stmt
+	searchByActorStmt          *sql.Stmt
+	searchBySubjectStmt        *sql.Stmt
+	statsStmt                  *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db:                   tx,
-		tx:                   tx,
-		getEventStmt:         q.getEventStmt,
-		hashRangeHexStmt:     q.hashRangeHexStmt,
-		hashesStmt:           q.hashesStmt,
-		insertCheckpointStmt: q.insertCheckpointStmt,
-		insertEventStmt:      q.insertEventStmt,
-		insertHashStmt:       q.insertHashStmt,
-		lastSeqStmt:          q.lastSeqStmt,
-		latestCheckpointStmt: q.latestCheckpointStmt,
-		listCheckpointsStmt:  q.listCheckpointsStmt,
-		listEventsStmt:       q.listEventsStmt,
-		searchStmt:           q.searchStmt,
-		searchByActorStmt:    q.searchByActorStmt,
-		searchBySubjectStmt:  q.searchBySubjectStmt,
-		statsStmt:            q.statsStmt,
+		db:                         tx,
+		tx:                         tx,
+		getEventStmt:               q.getEventStmt,
+		getPolicyVersionStmt:       q.getPolicyVersionStmt,
+		hashRangeHexStmt:           q.hashRangeHexStmt,
+		hashesStmt:                 q.hashesStmt,
+		insertCheckpointStmt:       q.insertCheckpointStmt,
+		insertEventStmt:            q.insertEventStmt,
+		insertHashStmt:             q.insertHashStmt,
+		insertPolicyActivationStmt: q.insertPolicyActivationStmt,
+		insertPolicyVersionStmt:    q.insertPolicyVersionStmt,
+		lastSeqStmt:                q.lastSeqStmt,
+		latestCheckpointStmt:       q.latestCheckpointStmt,
+		latestPolicyActivationStmt: q.latestPolicyActivationStmt,
+		listCheckpointsStmt:        q.listCheckpointsStmt,
+		listEventsStmt:             q.listEventsStmt,
+		listPolicyActivationsStmt:  q.listPolicyActivationsStmt,
+		listPolicyVersionsStmt:     q.listPolicyVersionsStmt,
+		searchStmt:                 q.searchStmt,
+		searchByActorStmt:          q.searchByActorStmt,
+		searchBySubjectStmt:        q.searchBySubjectStmt,
+		statsStmt:                  q.statsStmt,
 	}
 }

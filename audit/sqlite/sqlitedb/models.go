@@ -25,6 +25,22 @@ type AuditEvent struct {
 	Decision   sql.NullString
 }
 
+type AuditPolicyActivation struct {
+	Seq         int64
+	Version     string
+	Previous    string
+	ActivatedBy string
+	ActivatedAt string
+	Reason      string
+	IsRollback  bool
+}
+
+type AuditPolicyVersion struct {
+	Seq   int64
+	ID    string
+	Files string
+}
+
 type AuditTreeHash struct {
 	Idx  int64
 	Hash []byte

@@ -27,6 +27,24 @@ func (q *Queries) GetEvent(ctx context.Context, seq int64) (GetEventRow, error) 
 	return i, err
 }
 
+const getPolicyVersion = `-- name: GetPolicyVersion :one
+
+SELECT id, files FROM audit_policy_versions WHERE id = ?
+`
+
+type GetPolicyVersionRow struct {
+	ID    string
+	Files string
+}
+
+// Policy bundle versions and their activations (issue 7), append-only too.
+func (q *Queries) GetPolicyVersion(ctx context.Context, id string) (GetPolicyVersionRow, error) {
+	row := q.queryRow(ctx, q.getPolicyVersionStmt, getPolicyVersion, id)
+	var i GetPolicyVersionRow
+	err := row.Scan(&i.ID, &i.Files)
+	return i, err
+}
+
 const hashRangeHex = `-- name: HashRangeHex :one
 SELECT CAST(COUNT(*) AS INTEGER) AS n, CAST(COALESCE(group_concat(hex(hash), ''), '') AS TEXT) AS hashes
 FROM (SELECT hash FROM audit_tree_hashes WHERE idx BETWEEN ?1 AND ?2 ORDER BY idx)
@@ -135,6 +153,52 @@ func (q *Queries) InsertHash(ctx context.Context, arg InsertHashParams) error {
 	return err
 }
 
+const insertPolicyActivation = `-- name: InsertPolicyActivation :one
+INSERT INTO audit_policy_activations (seq, version, previous, activated_by, activated_at, reason, is_rollback)
+VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_policy_activations),
+        ?1, ?2, ?3, ?4,
+        ?5, ?6)
+RETURNING seq
+`
+
+type InsertPolicyActivationParams struct {
+	Version     string
+	Previous    string
+	ActivatedBy string
+	ActivatedAt string
+	Reason      string
+	IsRollback  bool
+}
+
+func (q *Queries) InsertPolicyActivation(ctx context.Context, arg InsertPolicyActivationParams) (int64, error) {
+	row := q.queryRow(ctx, q.insertPolicyActivationStmt, insertPolicyActivation,
+		arg.Version,
+		arg.Previous,
+		arg.ActivatedBy,
+		arg.ActivatedAt,
+		arg.Reason,
+		arg.IsRollback,
+	)
+	var seq int64
+	err := row.Scan(&seq)
+	return seq, err
+}
+
+const insertPolicyVersion = `-- name: InsertPolicyVersion :exec
+INSERT INTO audit_policy_versions (seq, id, files)
+VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_policy_versions), ?1, ?2)
+`
+
+type InsertPolicyVersionParams struct {
+	ID    string
+	Files string
+}
+
+func (q *Queries) InsertPolicyVersion(ctx context.Context, arg InsertPolicyVersionParams) error {
+	_, err := q.exec(ctx, q.insertPolicyVersionStmt, insertPolicyVersion, arg.ID, arg.Files)
+	return err
+}
+
 const lastSeq = `-- name: LastSeq :one
 
 SELECT CAST(COALESCE(MAX(seq), 0) AS INTEGER) AS last_seq FROM audit_events
@@ -157,6 +221,26 @@ func (q *Queries) LatestCheckpoint(ctx context.Context) (AuditCheckpoint, error)
 	row := q.queryRow(ctx, q.latestCheckpointStmt, latestCheckpoint)
 	var i AuditCheckpoint
 	err := row.Scan(&i.ID, &i.Size, &i.Note)
+	return i, err
+}
+
+const latestPolicyActivation = `-- name: LatestPolicyActivation :one
+SELECT seq, version, previous, activated_by, activated_at, reason, is_rollback
+FROM audit_policy_activations ORDER BY seq DESC LIMIT 1
+`
+
+func (q *Queries) LatestPolicyActivation(ctx context.Context) (AuditPolicyActivation, error) {
+	row := q.queryRow(ctx, q.latestPolicyActivationStmt, latestPolicyActivation)
+	var i AuditPolicyActivation
+	err := row.Scan(
+		&i.Seq,
+		&i.Version,
+		&i.Previous,
+		&i.ActivatedBy,
+		&i.ActivatedAt,
+		&i.Reason,
+		&i.IsRollback,
+	)
 	return i, err
 }
 
@@ -219,6 +303,74 @@ func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListE
 			return nil, err
 		}
 		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listPolicyActivations = `-- name: ListPolicyActivations :many
+SELECT seq, version, previous, activated_by, activated_at, reason, is_rollback
+FROM audit_policy_activations WHERE seq > ? ORDER BY seq LIMIT ?
+`
+
+type ListPolicyActivationsParams struct {
+	Seq   int64
+	Limit int64
+}
+
+func (q *Queries) ListPolicyActivations(ctx context.Context, arg ListPolicyActivationsParams) ([]AuditPolicyActivation, error) {
+	rows, err := q.query(ctx, q.listPolicyActivationsStmt, listPolicyActivations, arg.Seq, arg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AuditPolicyActivation
+	for rows.Next() {
+		var i AuditPolicyActivation
+		if err := rows.Scan(
+			&i.Seq,
+			&i.Version,
+			&i.Previous,
+			&i.ActivatedBy,
+			&i.ActivatedAt,
+			&i.Reason,
+			&i.IsRollback,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listPolicyVersions = `-- name: ListPolicyVersions :many
+SELECT id FROM audit_policy_versions ORDER BY seq
+`
+
+func (q *Queries) ListPolicyVersions(ctx context.Context) ([]string, error) {
+	rows, err := q.query(ctx, q.listPolicyVersionsStmt, listPolicyVersions)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
