@@ -21,8 +21,9 @@ test: policy-test ## every test, with the race detector
 		echo "make test: $(SPECS) not found: the contract checks against the official specs are skipped"; fi
 	$(GO) test -race -count=1 ./...
 
-policy-test: ## the policy bundle's Rego tests and the guard invariants
-	$(GO) run ./cmd/klantbeeld policy test
+policy-test: ## the policy bundle's Rego tests (with the pinned opa command) and the guard invariants
+	$(GO) tool opa test policies/
+	$(GO) run ./cmd/klantbeeld policy test policies/
 
 # The benchmarks take PostgreSQL from KLANTBEELD_TEST_POSTGRES_URL, or from
 # the local server when one answers.

@@ -40,10 +40,11 @@ type App struct {
 	Verifier note.Verifier
 	Engine   *policies.Engine
 
-	handler http.Handler
-	server  *http.Server
-	ln      net.Listener
-	served  chan error
+	follower *policyFollower
+	handler  http.Handler
+	server   *http.Server
+	ln       net.Listener
+	served   chan error
 }
 
 // NewApp builds everything cfg describes; nothing listens yet.
@@ -80,12 +81,20 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 			return nil, fmt.Errorf("policies.dir: %w", err)
 		}
 	}
+	pstore, ok := al.store.(audit.PolicyStore)
+	if !ok {
+		return nil, errors.New("audit.dsn: this audit store cannot keep policy versions")
+	}
+	if bundle, err = activeBundle(ctx, pstore, bundle, logger, time.Now); err != nil {
+		return nil, err
+	}
 	if _, err := policies.Check(ctx, bundle); err != nil {
-		return nil, fmt.Errorf("policies: the bundle does not pass its checks (run klantbeeld policy test): %w", err)
+		return nil, fmt.Errorf("policies: version %s does not pass its checks (run klantbeeld policy test): %w", bundle.Version(), err)
 	}
 	if a.Engine, err = policies.NewEngine(ctx, bundle); err != nil {
 		return nil, fmt.Errorf("policies: %w", err)
 	}
+	a.follower = startPolicyFollower(pstore, a.Engine, cfg.Policies.PollInterval.Duration, logger)
 	spec, err := openapi.Load()
 	if err != nil {
 		return nil, err
@@ -267,6 +276,9 @@ func (a *App) Close(ctx context.Context) error {
 
 func (a *App) closeStores() error {
 	var errs []error
+	if a.follower != nil {
+		a.follower.Close()
+	}
 	if a.Log != nil {
 		errs = append(errs, a.Log.Close())
 	}

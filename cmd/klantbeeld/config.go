@@ -79,9 +79,14 @@ type AuditConfig struct {
 	StartupCheck string `yaml:"startup_check"`
 }
 
-// PoliciesConfig: Dir empty means the embedded bundle.
+// PoliciesConfig: Dir is the first version of a new audit log's policy
+// (empty: the embedded bundle); later versions are activated through the
+// API and kept in the audit database.
 type PoliciesConfig struct {
 	Dir string `yaml:"dir"`
+	// PollInterval is how soon a version activated by another gateway on
+	// the same database is run here.
+	PollInterval Duration `yaml:"poll_interval"`
 }
 
 // SourcesConfig are the source systems; one without a URL is not configured.
@@ -161,6 +166,7 @@ func DefaultConfig() Config {
 			CheckpointInterval: Duration{Duration: time.Minute},
 			StartupCheck:       "full",
 		},
+		Policies: PoliciesConfig{PollInterval: Duration{Duration: 5 * time.Second}},
 		Sources: SourcesConfig{
 			Salesforce: SalesforceConfig{LoginURL: "https://login.salesforce.com"},
 		},
@@ -348,6 +354,12 @@ func (c Config) Validate() error {
 		bad("audit.checkpoint_interval", "%q is not a duration like 1m", ci.invalid)
 	case ci.Duration < time.Second || ci.Duration > 24*time.Hour:
 		bad("audit.checkpoint_interval", "%s is outside 1s..24h", ci.Duration)
+	}
+	switch pi := c.Policies.PollInterval; {
+	case pi.invalid != "":
+		bad("policies.poll_interval", "%q is not a duration like 5s", pi.invalid)
+	case pi.Duration < 100*time.Millisecond || pi.Duration > time.Hour:
+		bad("policies.poll_interval", "%s is outside 100ms..1h", pi.Duration)
 	}
 	switch c.Audit.StartupCheck {
 	case "full", "quick":

@@ -19,6 +19,7 @@ import (
 	"github.com/klantbeeld/klantbeeld/audit/postgres"
 	"github.com/klantbeeld/klantbeeld/audit/postgres/pgtest"
 	"github.com/klantbeeld/klantbeeld/fixtures/sources"
+	"github.com/klantbeeld/klantbeeld/policies"
 )
 
 // pgSystem is the demo's fake sources and identity provider with the audit
@@ -204,4 +205,20 @@ func TestThreeGatewaysShareOnePostgresLog(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(len(evs)), rep.Tree.N)
 	assert.Positive(t, rep.Checkpoints, "the processes' checkpoints are consistent with one tree")
+}
+
+// TestASecondGatewayOnPostgresRunsANewVersionWithinTheInterval: the
+// default interval is 5 s; here it is 200 ms, and the version activated
+// through one gateway reaches the other without a restart.
+func TestASecondGatewayOnPostgresRunsANewVersionWithinTheInterval(t *testing.T) {
+	s := newPGSystem(t)
+	s.setup.Config.Policies.PollInterval = Duration{Duration: 200 * time.Millisecond}
+	one, two := s.start(t, s.url), s.start(t, s.url)
+	require.Equal(t, one.Engine.Version(), two.Engine.Version())
+
+	next := geboorteBundle(t)
+	_, err := one.Engine.Activate(context.Background(), next)
+	require.NoError(t, err)
+	activateInStore(t, one.Store.(audit.PolicyStore), next, policies.Embedded().Version(), "KCC needs the date of birth")
+	require.Eventually(t, func() bool { return two.Engine.Version() == next.Version() }, 5*time.Second, 20*time.Millisecond)
 }
