@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -161,8 +162,8 @@ func compareLocation(a, b string) int {
 	if c := strings.Compare(fa, fb); c != 0 {
 		return c
 	}
-	var na, nb int
-	fmt.Sscan(la, &na)
-	fmt.Sscan(lb, &nb)
+	// A location without a number sorts as line 0.
+	na, _ := strconv.Atoi(la)
+	nb, _ := strconv.Atoi(lb)
 	return na - nb
 }
