@@ -75,6 +75,10 @@ type Config struct {
 	// Residents checks residents' tokens for subject access; nil: only
 	// employees with purpose inzage can use it.
 	Residents ResidentAuthenticator
+	// Policies administers the purpose policy for privacy officers (the
+	// /v1/policies endpoints); its Engine should be Policy too, or what it
+	// activates decides nothing. nil: those endpoints are not served.
+	Policies *PolicyAdmin
 }
 
 // Gateway serves the API.
@@ -126,6 +130,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("GET /healthz", g.handle(g.healthz))
 	mux.Handle("GET /readyz", g.handle(g.readyz))
 	g.auditRoutes(mux)
+	g.policyRoutes(mux)
 	mux.Handle("/", g.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return problem(http.StatusNotFound, "There is no resource at this path.", nil)
 	}))

@@ -235,7 +235,7 @@ func TestKlantcontactGetsSOCZAExistenceOnly(t *testing.T) {
 	require.Len(t, cases, 1)
 	c := cases[0].(map[string]any)
 	assert.NotContains(t, c, "omschrijving", "metadata only")
-	assert.Equal(t, []any{map[string]any{"source": "zaken", "domain": "SOCZA", "count": float64(1), "note": "contact Sociale Zaken"}}, a.json["withheld"],
+	assert.Equal(t, []any{map[string]any{"source": "zaken", "domain": "SOCZA", "count": float64(1), "note": "contact Sociale Zaken", "code": "existence_only"}}, a.json["withheld"],
 		"the geheim SOCZA zaak is above zaakvertrouwelijk and not even counted")
 	// Undomained callbacks and calls for KCC come from the source.
 	assert.True(t, h.sf.Query().UndomainedTasks)

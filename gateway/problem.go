@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/klantbeeld/klantbeeld/audit"
 	"github.com/klantbeeld/klantbeeld/auth"
@@ -22,6 +23,13 @@ type Problem struct {
 	Detail        string                 `json:"detail"`
 	Instance      string                 `json:"instance,omitempty"`
 	InvalidParams []openapi.InvalidParam `json:"invalidParams,omitempty"`
+	// Codes are the purpose policy's reason codes of a refusal, sorted;
+	// Type is the URI of the most basic one (policyRefusal).
+	Codes []string `json:"codes,omitempty"`
+	// Invariants are the guard invariants a rejected policy bundle breaks;
+	// FailedTests its own Rego tests that failed (bundleProblem).
+	Invariants  []*policies.InvariantError `json:"invariants,omitempty"`
+	FailedTests []string                   `json:"failedTests,omitempty"`
 
 	cause  error
 	header http.Header
@@ -46,6 +54,9 @@ const statusClientClosed = 499
 // problemFor is the one place that maps errors to what the caller sees.
 func problemFor(err error) *Problem {
 	if p, ok := errors.AsType[*Problem](err); ok {
+		return p
+	}
+	if p := bundleProblem(err); p != nil {
 		return p
 	}
 	switch {
@@ -74,6 +85,22 @@ func problemFor(err error) *Problem {
 	default:
 		return problem(http.StatusInternalServerError, "The gateway failed; no resident data was sent.", err)
 	}
+}
+
+// policyRefusal is the 403 of a decision that denies: its type names
+// the decision's most basic reason code, and codes lists them all.
+func policyRefusal(dec policies.Decision) *Problem {
+	code := dec.Code()
+	p := problem(http.StatusForbidden, "Not permitted: "+strings.Join(dec.Reasons, "; ")+".", nil)
+	p.Type, p.Title = policies.ReasonTypeURI(code), policies.ReasonTitle(code)
+	for _, c := range dec.Codes {
+		// A bundle's own code is shown only in the form ReasonTypeURI
+		// accepts; the audit event keeps whatever it was.
+		if policies.ValidCode(c) {
+			p.Codes = append(p.Codes, c)
+		}
+	}
+	return p
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {

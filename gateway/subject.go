@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -191,7 +190,7 @@ func (g *Gateway) employeeSubject(ctx context.Context, ev *audit.Event, id auth.
 	}
 	recordDecision(ev, dec)
 	if !dec.Allow {
-		p := problem(http.StatusForbidden, "Not permitted: "+strings.Join(dec.Reasons, "; ")+".", nil)
+		p := policyRefusal(dec)
 		return "", g.refuse(ctx, ev, p, audit.DecisionDeny, nil)
 	}
 	return g.cfg.Pseudonyms.Pseudonym(req.BSN), nil

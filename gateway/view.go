@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"regexp"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/klantbeeld/klantbeeld/audit"
@@ -68,13 +67,19 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 		Context: req.Context,
 		Sources: req.Sources,
 	}
-	dec, err := g.cfg.Policy.Decide(ctx, in)
+	// Both questions of this request are asked of one version, whatever
+	// is activated meanwhile.
+	policy := g.cfg.Policy
+	if s, ok := policy.(Snapshotter); ok {
+		policy = s.Snapshot()
+	}
+	dec, err := policy.Decide(ctx, in)
 	if err != nil {
 		return g.refuse(ctx, &ev, problemFor(err), audit.DecisionError, []string{"policy evaluation failed"})
 	}
 	recordDecision(&ev, dec)
 	if !dec.Allow {
-		return g.refuse(ctx, &ev, problem(http.StatusForbidden, "Not permitted: "+strings.Join(dec.Reasons, "; ")+".", nil), audit.DecisionDeny, nil)
+		return g.refuse(ctx, &ev, policyRefusal(dec), audit.DecisionDeny, nil)
 	}
 
 	vreq := view.Request{BSN: req.BSN, Purpose: req.Purpose, Sources: req.Sources, User: view.User{ID: id.Sub, Name: id.Name}}
@@ -84,7 +89,7 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 	// again with it, and let that decision rule the disclosure.
 	if subject := f.Subject(); subject != nil {
 		in.Subject = subject
-		dec, err = g.cfg.Policy.Decide(ctx, in)
+		dec, err = policy.Decide(ctx, in)
 		if err != nil {
 			ev.Sources = f.Refused()
 			return g.refuse(ctx, &ev, problemFor(err), audit.DecisionError, []string{"policy evaluation failed"})
@@ -92,7 +97,7 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 		recordDecision(&ev, dec)
 		if !dec.Allow {
 			ev.Sources = f.Refused()
-			return g.refuse(ctx, &ev, problem(http.StatusForbidden, "Not permitted: "+strings.Join(dec.Reasons, "; ")+".", nil), audit.DecisionDeny, nil)
+			return g.refuse(ctx, &ev, policyRefusal(dec), audit.DecisionDeny, nil)
 		}
 	}
 
@@ -138,10 +143,15 @@ func (g *Gateway) peekViewRequest(ev *audit.Event, body []byte) {
 	}
 }
 
+// recordDecision puts the decision into ev: its reasons and notes, and
+// its reason codes as "code:…".
 func recordDecision(ev *audit.Event, dec policies.Decision) {
 	ev.ProcessingActivity = dec.ProcessingActivity
 	ev.PolicyVersion = dec.BundleVersion
 	ev.Reasons = append(append([]string(nil), dec.Reasons...), dec.Notes...)
+	for _, c := range dec.Codes {
+		ev.Reasons = append(ev.Reasons, "code:"+c)
+	}
 }
 
 // refuse records a refused or failed request and returns its problem. If

@@ -119,3 +119,45 @@ func TestDesignRules(t *testing.T) {
 	require.NoError(t, json.Unmarshal(s.JSON(), &back))
 	assert.Equal(t, "3.0.3", back["openapi"])
 }
+
+func TestValidatePolicyRequests(t *testing.T) {
+	s := load(t)
+	version := "sha256:" + strings.Repeat("a1", 32)
+	tests := []struct {
+		name        string
+		method      string
+		path        string
+		contentType string
+		body        string
+		valid       bool
+	}{
+		{"a new bundle", http.MethodPut, "/v1/policies", "application/json", `{"files":{"data.json":"{}","a.rego":"package a"},"reason":"why"}`, true},
+		{"a rollback", http.MethodPut, "/v1/policies", "application/json", `{"version":"` + version + `","reason":"why"}`, true},
+		{"files and version", http.MethodPut, "/v1/policies", "application/json", `{"files":{"data.json":"{}"},"version":"` + version + `","reason":"why"}`, false},
+		{"no reason", http.MethodPut, "/v1/policies", "application/json", `{"version":"` + version + `"}`, false},
+		{"a version that is no id", http.MethodPut, "/v1/policies", "application/json", `{"version":"latest","reason":"why"}`, false},
+		{"an OPA bundle", http.MethodPut, "/v1/policies?reason=why", "application/gzip", "\x1f\x8b…", true},
+		{"a reason too long", http.MethodPut, "/v1/policies?reason=" + strings.Repeat("x", 501), "application/gzip", "\x1f\x8b…", false},
+		{"a dry run", http.MethodPost, "/v1/policies/_evaluate", "application/json", `{"input":{"actor":{"department":"kcc","roles":["medewerker"]},"purpose":"klantcontact","subject":{"geheimhoudingPersoonsgegevens":true}}}`, true},
+		{"a dry run of an unknown action", http.MethodPost, "/v1/policies/_evaluate", "application/json", `{"input":{"actor":{},"action":"delete"}}`, false},
+		{"a stored version", http.MethodGet, "/v1/policies/" + version, "", "", true},
+		{"a version id that is none", http.MethodGet, "/v1/policies/latest", "", "", false},
+		{"the history, a page", http.MethodGet, "/v1/policies/history?limit=10&cursor=5", "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+			if tt.contentType != "" {
+				r.Header.Set("Content-Type", tt.contentType)
+			}
+			err := s.ValidateRequest(context.Background(), r, []byte(tt.body))
+			if tt.valid {
+				require.NoError(t, err)
+				return
+			}
+			var ve *openapi.ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.NotEmpty(t, ve.Params)
+		})
+	}
+}

@@ -147,12 +147,13 @@ func (d *Disclosure) Contact(at time.Time, c Contact) {
 }
 
 // Withhold counts a record of domain that the rule grants existence only:
-// it shows in the view's "withheld" with the rule's note for the domain.
+// it shows in the view's "withheld" with the rule's note and reason code
+// for the domain.
 func (d *Disclosure) Withhold(domain string) {
 	k := withheldKey{d.source, domain}
 	w := d.b.withheld[k]
 	if w == nil {
-		w = &Withheld{Source: d.source, Domain: domain, Note: d.rule.ExistenceNotes[domain]}
+		w = &Withheld{Source: d.source, Domain: domain, Note: d.rule.ExistenceNotes[domain], Code: d.rule.ExistenceCode(domain)}
 		d.b.withheld[k] = w
 	}
 	w.Count++

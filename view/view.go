@@ -150,6 +150,9 @@ type Withheld struct {
 	Count  int    `json:"count"`
 	// Note says whom to contact, as the policy words it.
 	Note string `json:"note,omitempty"`
+	// Code is the policy's stable reason code for holding the records
+	// back (policies.SourceRule.ExistenceCode), e.g. existence_only.
+	Code string `json:"code,omitempty"`
 }
 
 // SourceStatus is how one source fared.

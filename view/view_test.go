@@ -489,7 +489,7 @@ func TestAFifthSourceNeedsNoOtherEdit(t *testing.T) {
 		{Source: "dossiers", Identificatie: "DOS-1", Startdatum: "2026-11-05"},
 		{Source: "zaken", Identificatie: "ZAAK-2", Startdatum: "2026-11-01"},
 	}, v.Cases, "its cases are projected, named after it and ordered with the others")
-	assert.Equal(t, []view.Withheld{{Source: "dossiers", Domain: "SOCZA", Count: 1, Note: "contact Sociale Zaken"}}, v.Withheld)
+	assert.Equal(t, []view.Withheld{{Source: "dossiers", Domain: "SOCZA", Count: 1, Note: "contact Sociale Zaken", Code: "existence_only"}}, v.Withheld)
 	assert.Equal(t, "ok", v.Sources["dossiers"].Status)
 	assert.Equal(t, audit.SourceAccess{Source: "dossiers", Status: "ok", Called: true, Fields: []string{"identificatie", "startdatum"}, Records: 1, Withheld: 1}, access["dossiers"])
 

@@ -130,6 +130,7 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 		AuditLog:    a.Store,
 		Checkpoints: a.Checkpoints,
 		Residents:   residents,
+		Policies:    &gateway.PolicyAdmin{Engine: a.Engine, Store: pstore},
 		Pseudonyms:  pseudonyms,
 		Auth:        verifier,
 		Spec:        spec,

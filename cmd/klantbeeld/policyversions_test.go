@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,4 +107,63 @@ func TestAVersionActivatedElsewhereIsRunWithinTheInterval(t *testing.T) {
 	require.Eventually(t, func() bool { return two.Engine.Version() == next.Version() }, 5*time.Second, 20*time.Millisecond,
 		"the second gateway runs the new version")
 	t.Logf("the second gateway followed after %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestAPrivacyOfficerActivatesThroughTheAPIAndEveryGatewayFollows: a PUT
+// on one gateway changes what the next view shows there and, within the
+// poll interval, on a second gateway on the same log; the activation is in
+// the history with its reason.
+func TestAPrivacyOfficerActivatesThroughTheAPIAndEveryGatewayFollows(t *testing.T) {
+	dir := t.TempDir()
+	setup, err := newDemoSetup(dir, "127.0.0.1:0", sources.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { setup.Sources.Close() })
+	cfg := setup.Config
+	cfg.Policies.PollInterval = Duration{Duration: 200 * time.Millisecond}
+	var apps []*App
+	for range 2 {
+		app, err := NewApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
+		require.NoError(t, err)
+		require.NoError(t, app.Start())
+		t.Cleanup(func() { app.Close(context.Background()) })
+		apps = append(apps, app)
+	}
+	call := func(app *App, method, path, label, body string) (int, string) {
+		tok, err := setup.IdP.Token(demoUserByLabel(label), tokenOptions{})
+		require.NoError(t, err)
+		req, _ := http.NewRequest(method, app.URL()+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	kccView := func(app *App) string {
+		status, body := call(app, http.MethodPost, "/v1/resident-views", "kcc", `{"bsn":"999993653","purpose":"klantcontact"}`)
+		require.Equal(t, 200, status, body)
+		return body
+	}
+	require.NotContains(t, kccView(apps[1]), `"geboorte"`)
+
+	files := map[string]string{}
+	for k, v := range geboorteBundle(t).Files {
+		files[k] = string(v)
+	}
+	put, err := json.Marshal(map[string]any{"files": files, "reason": "KCC needs the date of birth to tell residents apart"})
+	require.NoError(t, err)
+	status, body := call(apps[0], http.MethodPut, "/v1/policies", "privacy-officer", string(put))
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, kccView(apps[0]), `"geboorte"`, "the next request on this gateway runs the new version")
+	require.Eventually(t, func() bool { return strings.Contains(kccView(apps[1]), `"geboorte"`) }, 5*time.Second, 50*time.Millisecond,
+		"the other gateway runs it within the interval, without a restart")
+
+	status, body = call(apps[1], http.MethodGet, "/v1/policies/history", "privacy-officer", "")
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, body, "KCC needs the date of birth")
+	status, _ = call(apps[1], http.MethodPut, "/v1/policies", "kcc", string(put))
+	assert.Equal(t, 403, status, "only a privacy officer")
 }
