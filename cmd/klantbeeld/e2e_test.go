@@ -226,7 +226,7 @@ func TestPurposeRows(t *testing.T) {
 		cases := list(v, "cases")
 		assert.Equal(t, []string{z(101), z(102), z(105)}, values(cases, "identificatie"))
 		keysWithin(t, cases, "identificatie", "zaaktype", "status", "startdatum", "einddatum", "einddatumGepland")
-		assert.Equal(t, []any{map[string]any{"source": "zaken", "domain": "SOCZA", "count": float64(1), "note": "contact Sociale Zaken"}}, v["withheld"])
+		assert.Equal(t, []any{map[string]any{"source": "zaken", "domain": "SOCZA", "count": float64(1), "note": "contact Sociale Zaken", "code": "existence_only"}}, v["withheld"])
 		assert.Equal(t, []string{"00001011"}, values(list(v, "crm", "cases"), "caseNumber"))
 		assert.Equal(t, []string{"Terugbellen over afhaalmoment paspoort"}, values(list(v, "crm", "callbacks"), "subject"))
 		contacts := list(v, "contacts")

@@ -220,5 +220,6 @@ func TestASecondGatewayOnPostgresRunsANewVersionWithinTheInterval(t *testing.T) 
 	_, err := one.Engine.Activate(context.Background(), next)
 	require.NoError(t, err)
 	activateInStore(t, one.Store.(audit.PolicyStore), next, policies.Embedded().Version(), "KCC needs the date of birth")
-	require.Eventually(t, func() bool { return two.Engine.Version() == next.Version() }, 5*time.Second, 20*time.Millisecond)
+	// The interval, plus the checks the follower runs (slow under -race).
+	require.Eventually(t, func() bool { return two.Engine.Version() == next.Version() }, time.Minute, 20*time.Millisecond)
 }
