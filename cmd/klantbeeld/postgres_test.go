@@ -135,7 +135,10 @@ func TestPostgresCutOffMidLoadFailsClosed(t *testing.T) {
 	}
 	time.Sleep(700 * time.Millisecond)
 	proxy.Cut()
-	time.Sleep(1500 * time.Millisecond)
+	// Away until views are refused: a batch in flight may first spend its
+	// write timeout learning whether its commit landed.
+	require.Eventually(t, func() bool { return refused.Load() > 0 }, 30*time.Second, 10*time.Millisecond, "views are refused while PostgreSQL is away")
+	time.Sleep(300 * time.Millisecond)
 	proxy.Restore()
 	// Recovery without a restart: views succeed again.
 	deadline := time.Now().Add(20 * time.Second)
