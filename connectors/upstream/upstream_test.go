@@ -874,9 +874,12 @@ func TestDo_CallerCancelIsCanceledAndSparesTheBreaker(t *testing.T) {
 			var logs bytes.Buffer
 			cfg := fast(src.base)
 			cfg.BreakerFailures = 1
-			// A long wait that still fits in the 5 s timeout, so the retry
-			// is really waited for and the cancel lands during it.
+			// A long wait that always fits in the timeout (the retry is
+			// only tried when the deadline leaves the wait plus
+			// RetryWaitMin), so the retry is really waited for and the
+			// cancel lands during it.
 			cfg.RetryWaitMin, cfg.RetryWaitMax = 3*time.Second, 3*time.Second
+			cfg.Timeout = 10 * time.Second
 			cfg.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			c := newClient(t, cfg)
 
