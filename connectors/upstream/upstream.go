@@ -363,6 +363,12 @@ func (c *Client) do(ctx context.Context, req Request, target, path string) (*Res
 		},
 	}
 	resp, err := rc.Do(rreq)
+	if err == nil && (resp.StatusCode < 200 || resp.StatusCode > 299) && ctx.Err() != nil {
+		// The caller gave up while a failed answer was on its way (and so
+		// no retry was tried): theirs is the outcome, not the source's.
+		resp.Body.Close()
+		resp, err = nil, ctx.Err()
+	}
 	if err != nil {
 		if resp != nil {
 			resp.Body.Close()
