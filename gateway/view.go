@@ -1,13 +1,10 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"unicode/utf8"
@@ -172,26 +169,9 @@ func (g *Gateway) refuse(ctx context.Context, ev *audit.Event, p *Problem, decis
 // against the API document, decodes the body strictly and checks what the
 // document cannot say (the 11-proef).
 func (g *Gateway) parseViewRequest(ctx context.Context, r *http.Request, body []byte) (viewRequest, *Problem) {
-	if err := g.cfg.Spec.ValidateRequest(ctx, r, body); err != nil {
-		if ve, ok := errors.AsType[*openapi.ValidationError](err); ok {
-			if ve.UnsupportedMediaType {
-				return viewRequest{}, problem(http.StatusUnsupportedMediaType, "Send the request body as application/json.", nil)
-			}
-			p := problem(http.StatusBadRequest, "The request does not match the API: see invalidParams.", nil)
-			p.InvalidParams = ve.Params
-			return viewRequest{}, p
-		}
-		return viewRequest{}, problem(http.StatusNotFound, "There is no resource at this path.", nil)
-	}
 	var req viewRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return viewRequest{}, badParam("body", "invalid", "The body must be exactly one JSON object with the documented fields.")
-	}
-	// More() says false before a stray "}" or "]": ask for the next token.
-	if _, err := dec.Token(); err != io.EOF {
-		return viewRequest{}, badParam("body", "invalid", "The body must be exactly one JSON object: there is more after it.")
+	if p := g.decodeBody(ctx, r, body, &req); p != nil {
+		return viewRequest{}, p
 	}
 	if !bsn.Valid(req.BSN) {
 		return viewRequest{}, badParam("bsn", "elfproef", "Not a valid BSN: it fails the 11-proef.")
