@@ -183,3 +183,32 @@ func ConsistencyProof(ctx context.Context, s Store, from, to int64) (tlog.TreePr
 	}
 	return tlog.ProveTree(to, from, HashReader(ctx, s))
 }
+
+// Contiguous reports whether indexes is one ascending run (x, x+1, …), which
+// a store can read with one range scan.
+func Contiguous(indexes []int64) bool {
+	for i := 1; i < len(indexes); i++ {
+		if indexes[i] != indexes[i-1]+1 {
+			return false
+		}
+	}
+	return true
+}
+
+// OrderHashes puts stored hash rows (index → bytes) into the order indexes
+// asks for, as Store.ReadHashes returns them: a missing index wraps
+// ErrNotFound, a row that is not a hash wraps ErrTampered.
+func OrderHashes(indexes []int64, rows map[int64][]byte) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		h, ok := rows[x]
+		if !ok {
+			return nil, fmt.Errorf("tree hash %d: %w", x, ErrNotFound)
+		}
+		if len(h) != tlog.HashSize {
+			return nil, fmt.Errorf("%w: tree hash %d has %d bytes", ErrTampered, x, len(h))
+		}
+		copy(out[i][:], h)
+	}
+	return out, nil
+}

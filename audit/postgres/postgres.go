@@ -386,7 +386,7 @@ func readHashes(ctx context.Context, q *pgdb.Queries, indexes []int64) ([]tlog.H
 	}
 	var rows []pgdb.AuditTreeHash
 	var err error
-	if lo, hi := indexes[0], indexes[len(indexes)-1]; hi-lo == int64(len(indexes)-1) && ascending(indexes) {
+	if lo, hi := indexes[0], indexes[len(indexes)-1]; hi-lo == int64(len(indexes)-1) && audit.Contiguous(indexes) {
 		rows, err = q.HashRange(ctx, pgdb.HashRangeParams{Lo: lo, Hi: hi})
 	} else {
 		rows, err = q.Hashes(ctx, indexes)
@@ -398,27 +398,7 @@ func readHashes(ctx context.Context, q *pgdb.Queries, indexes []int64) ([]tlog.H
 	for _, r := range rows {
 		found[r.Idx] = r.Hash
 	}
-	out := make([]tlog.Hash, len(indexes))
-	for i, x := range indexes {
-		h, ok := found[x]
-		if !ok {
-			return nil, fmt.Errorf("audit postgres: tree hash %d: %w", x, audit.ErrNotFound)
-		}
-		if len(h) != len(out[i]) {
-			return nil, fmt.Errorf("%w: tree hash %d has %d bytes", audit.ErrTampered, x, len(h))
-		}
-		copy(out[i][:], h)
-	}
-	return out, nil
-}
-
-func ascending(xs []int64) bool {
-	for i := 1; i < len(xs); i++ {
-		if xs[i] != xs[i-1]+1 {
-			return false
-		}
-	}
-	return true
+	return audit.OrderHashes(indexes, found)
 }
 
 // AddCheckpoint implements audit.Store. Writers are serialized (across

@@ -465,7 +465,7 @@ func readHashes(ctx context.Context, q *sqlitedb.Queries, indexes []int64) ([]tl
 		return nil, nil
 	}
 	lo, hi := indexes[0], indexes[len(indexes)-1]
-	if hi-lo+1 == int64(len(indexes)) && ascending(indexes) {
+	if hi-lo+1 == int64(len(indexes)) && audit.Contiguous(indexes) {
 		run, err := q.HashRangeHex(ctx, sqlitedb.HashRangeHexParams{Lo: lo, Hi: hi})
 		if err != nil {
 			return nil, unavailable(err)
@@ -488,27 +488,7 @@ func readHashes(ctx context.Context, q *sqlitedb.Queries, indexes []int64) ([]tl
 	for _, r := range rows {
 		byIdx[r.Idx] = r.Hash
 	}
-	out := make([]tlog.Hash, len(indexes))
-	for i, x := range indexes {
-		h, ok := byIdx[x]
-		if !ok {
-			return nil, fmt.Errorf("tree hash %d: %w", x, audit.ErrNotFound)
-		}
-		if len(h) != tlog.HashSize {
-			return nil, fmt.Errorf("%w: tree hash %d has %d bytes", audit.ErrTampered, x, len(h))
-		}
-		copy(out[i][:], h)
-	}
-	return out, nil
-}
-
-func ascending(xs []int64) bool {
-	for i := 1; i < len(xs); i++ {
-		if xs[i] != xs[i-1]+1 {
-			return false
-		}
-	}
-	return true
+	return audit.OrderHashes(indexes, byIdx)
 }
 
 // AddCheckpoint implements audit.Store.
