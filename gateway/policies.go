@@ -425,12 +425,9 @@ func (g *Gateway) activatePolicy(w http.ResponseWriter, r *http.Request) error {
 		return g.refuse(ctx, &ev, p, audit.DecisionDeny, []string{"the latest activation is " + previous + ", this gateway runs " + active.Version()})
 	}
 
-	if _, err := policies.Check(ctx, b); err != nil {
-		return g.reject(ctx, &ev, err, "policy check failed")
-	}
-	proposed, err := policies.Compile(ctx, b)
+	proposed, _, err := policies.CheckCompiled(ctx, b)
 	if err != nil {
-		return g.reject(ctx, &ev, err, "policy compile failed")
+		return g.reject(ctx, &ev, err, "policy check failed")
 	}
 	diff, err := policies.DiffVersions(ctx, active, proposed)
 	if err != nil {
@@ -584,6 +581,37 @@ type evaluation struct {
 	Proposed   *policies.Explanation `json:"proposed,omitempty"`
 	Difference *policies.Difference  `json:"difference,omitempty"`
 	Table      string                `json:"table,omitempty"`
+	// Check is what PUT would find: the proposed bundle's own tests and
+	// the guard invariants.
+	Check *checkPreview `json:"check,omitempty"`
+}
+
+// checkPreview is policies.Check of a proposed bundle as the dry run shows
+// it: whether PUT would activate it, and if not, why (the same invariants
+// and test names its 422 would carry).
+type checkPreview struct {
+	Accepted    bool                       `json:"accepted"`
+	Tests       []testOutcome              `json:"tests"`
+	Invariants  []string                   `json:"invariants"`
+	Violations  []*policies.InvariantError `json:"violations,omitempty"`
+	FailedTests []string                   `json:"failedTests,omitempty"`
+	Cases       int                        `json:"cases"`
+}
+
+type testOutcome struct {
+	Name string `json:"name"`
+	Pass bool   `json:"pass"`
+}
+
+func newCheckPreview(rep policies.Report, err error) *checkPreview {
+	c := &checkPreview{Accepted: err == nil, Invariants: rep.Invariants, Violations: rep.Violations, Cases: rep.Cases, Tests: []testOutcome{}}
+	for _, t := range rep.Tests {
+		c.Tests = append(c.Tests, testOutcome{Name: t.FullName(), Pass: t.Pass || t.Skip})
+		if !t.Pass && !t.Skip {
+			c.FailedTests = append(c.FailedTests, t.FullName())
+		}
+	}
+	return c
 }
 
 // evaluatePolicy handles POST /v1/policies/_evaluate. It activates
@@ -621,9 +649,13 @@ func (g *Gateway) evaluatePolicy(w http.ResponseWriter, r *http.Request) error {
 			return g.reject(ctx, &ev, err, "reading the proposed bundle failed")
 		}
 		ev.Reasons = append(ev.Reasons, "proposed "+b.Version())
-		proposed, err := policies.Compile(ctx, b)
-		if err != nil {
-			return g.reject(ctx, &ev, err, "compiling the proposed bundle failed")
+		proposed, rep, err := policies.CheckCompiled(ctx, b)
+		if !proposed.Valid() {
+			return g.reject(ctx, &ev, err, "checking the proposed bundle failed")
+		}
+		ans.Check = newCheckPreview(rep, err)
+		if !ans.Check.Accepted {
+			ev.Reasons = append(ev.Reasons, "PUT would refuse it")
 		}
 		ex, err := proposed.Explain(ctx, in)
 		if err != nil {

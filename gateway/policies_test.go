@@ -634,6 +634,51 @@ func TestEvaluateOfTheGeboorteBundleListsExactlyThatGainForKCC(t *testing.T) {
 	assert.Zero(t, h.sourceCalls(), "no source is asked")
 }
 
+func TestEvaluateSaysWhetherPutWouldActivateTheProposal(t *testing.T) {
+	h := newPolicyHarness(t, nil)
+	evaluate := func(b policies.Bundle) map[string]any {
+		t.Helper()
+		files, err := json.Marshal(policies.NewStoredVersion(b).Files)
+		require.NoError(t, err)
+		a := h.do(http.MethodPost, "/v1/policies/_evaluate", h.officer(), "application/json",
+			`{"input":{"actor":{"sub":"e1","department":"kcc","roles":["medewerker"]},"purpose":"klantcontact"},"files":`+string(files)+`}`)
+		require.Equal(t, http.StatusOK, a.status, "a refused proposal is still shown: %s", a.body)
+		return a.json
+	}
+
+	ok := evaluate(withGeboorte(t))["check"].(map[string]any)
+	assert.Equal(t, true, ok["accepted"])
+	assert.NotContains(t, ok, "violations")
+	assert.NotContains(t, ok, "failedTests")
+	assert.NotEmpty(t, ok["tests"])
+	assert.Contains(t, ok["invariants"], policies.InvariantBurgerzakenNoSOCZA)
+	assert.Greater(t, ok["cases"], float64(1000), "the guard asked every case")
+
+	// geboorte for klantcontact without updating the Rego test that pins
+	// its row, and SOCZA for reisdocumenten: refused twice over.
+	bad := withData(t, func(d map[string]any) {
+		purposeOf(d, "klantcontact")["sources"].(map[string]any)["brp"].(map[string]any)["fields"] = []any{"naam", "adressering", "geboorte"}
+		purposeOf(d, "reisdocumenten")["sources"].(map[string]any)["salesforce"].(map[string]any)["domains"] = []any{"BURZA", "SOCZA"}
+	})
+	a := evaluate(bad)
+	c := a["check"].(map[string]any)
+	assert.Equal(t, false, c["accepted"])
+	assert.Equal(t, []any{"data.klantbeeld_test.test_klantcontact_row"}, c["failedTests"])
+	var broken []any
+	for _, v := range c["violations"].([]any) {
+		broken = append(broken, v.(map[string]any)["invariant"])
+	}
+	assert.Contains(t, broken, policies.InvariantBurgerzakenNoSOCZA)
+	assert.Contains(t, a["table"], "geboorte", "the difference is shown all the same")
+	assert.Equal(t, h.embedded, h.engine.Version(), "a dry run activates nothing")
+	assert.Contains(t, h.lastEvent().Reasons, "PUT would refuse it")
+
+	// What the preview said is what PUT does.
+	put := h.put(activation(t, bad, "proefballon"))
+	assert.Equal(t, http.StatusUnprocessableEntity, put.status)
+	assert.Equal(t, "https://klantbeeld.gemeente.example/problems/invariant-violated", put.json["type"])
+}
+
 func TestEvaluateShowsTheRuleThatDenied(t *testing.T) {
 	h := newPolicyHarness(t, nil)
 	a := h.do(http.MethodPost, "/v1/policies/_evaluate", h.officer(), "application/json",

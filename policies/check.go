@@ -173,6 +173,23 @@ func Check(ctx context.Context, b Bundle) (Report, error) {
 	return rep, err
 }
 
+// CheckCompiled is Check that also returns the compiled version whenever
+// the bundle compiles, even when its tests fail or it breaks an invariant:
+// a dry run shows what such a bundle would decide and why it would be
+// refused, and an activation does not compile the bundle twice. The
+// Snapshot is the zero value only when err is not a *TestFailure or an
+// *InvariantError (the bundle does not compile, or the check could not
+// finish).
+func CheckCompiled(ctx context.Context, b Bundle) (Snapshot, Report, error) {
+	c, rep, err := check(ctx, b)
+	if c == nil {
+		return Snapshot{}, rep, err
+	}
+	return Snapshot{c}, rep, err
+}
+
+// check is Check; its *compiled is nil unless the bundle compiled and all
+// its tests and guard cases ran.
 func check(ctx context.Context, b Bundle) (*compiled, Report, error) {
 	rep := Report{Version: b.Version()}
 	c, err := compile(ctx, b)
@@ -204,10 +221,9 @@ func check(ctx context.Context, b Bundle) (*compiled, Report, error) {
 	for _, v := range rep.Violations {
 		errs = append(errs, v)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, rep, err
-	}
-	return c, rep, nil
+	// The compiled version goes back with its test failures and
+	// violations: a dry run shows what it would decide all the same.
+	return c, rep, errors.Join(errs...)
 }
 
 // Guard checks only the invariants of Check, not the bundle's tests. It

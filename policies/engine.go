@@ -141,6 +141,9 @@ func (s Snapshot) Decide(ctx context.Context, in Input) (Decision, error) {
 	return s.c.decide(ctx, in)
 }
 
+// Valid says whether s holds a compiled version (the zero value does not).
+func (s Snapshot) Valid() bool { return s.c != nil }
+
 // Version is this version's content hash.
 func (s Snapshot) Version() string { return s.c.version }
 
