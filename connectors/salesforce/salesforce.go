@@ -4,17 +4,17 @@
 // callbacks (TaskSubtype Task) and logged calls (TaskSubtype Call) — with
 // SOQL through the REST API: all queries of one profile in one request to
 // the Composite resource (composite.go), following nextRecordsUrl where an
-// answer has more pages. It signs in with the
-// OAuth 2.0 JWT bearer flow, keeps the access token until Salesforce says
-// the session is invalid, and then gets one new token for all callers.
+// answer has more pages. It signs in with the OAuth 2.0 JWT bearer flow,
+// keeps the access token until Salesforce says the session is invalid, and
+// then gets one new token for all callers.
 //
 // Every value in a query is validated and escaped (soql.go). Filtering by
 // domain and subtype happens in the query (the tasks by a semi-join on the
 // cases of the domains), so records a purpose may not see never leave
-// Salesforce. Errors and logs never hold the BSN: it only
-// travels in the query string, which package upstream never logs or puts
-// in an error, and every error is redacted with package bsn, including the
-// messages Salesforce echoes the query in.
+// Salesforce. Errors and logs never hold the BSN: it only travels in the
+// query string and the composite request's body, which package upstream
+// never logs or puts in an error, and every error is redacted with package
+// bsn, including the messages Salesforce echoes the query in.
 package salesforce
 
 import (
