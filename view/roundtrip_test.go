@@ -317,8 +317,8 @@ func TestOneRoundTripPerSource(t *testing.T) {
 	// does.
 	for _, c := range cases {
 		h.view(t, c)
+		h.takeAll()
 	}
-	h.takeAll()
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			dec := h.view(t, c)
@@ -374,8 +374,8 @@ func BenchmarkResidentView(b *testing.B) {
 	slices.Sort(names)
 	for _, c := range cases {
 		h.view(b, c)
+		h.takeAll()
 	}
-	h.takeAll()
 	for _, name := range names {
 		c := cases[name]
 		b.Run(name, func(b *testing.B) {

@@ -84,7 +84,7 @@ type Client struct {
 	http         *upstream.Client
 	queryURL     string // instance URL + /services/data/<version>/query
 	compositeURL string // instance URL + /services/data/<version>/composite
-	dataPath     string // /services/data/<version>, how subrequests name resources
+	dataPath     string // /services/data/<version>: subrequests name resources by path
 	tokenURL     string
 	audience     string
 	cfg          Config
@@ -128,12 +128,11 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("salesforce: Config.HTTP: %w", err)
 	}
-	dataPath := strings.TrimSuffix(instance.Path, "/") + "/services/data/" + cfg.APIVersion
 	c := &Client{
 		http:         h,
 		queryURL:     instance.String() + "/services/data/" + cfg.APIVersion + "/query",
 		compositeURL: instance.String() + "/services/data/" + cfg.APIVersion + "/composite",
-		dataPath:     dataPath,
+		dataPath:     "/services/data/" + cfg.APIVersion,
 		tokenURL:     login.String() + "/services/oauth2/token",
 		audience:     login.String(),
 		cfg:          cfg,
