@@ -158,7 +158,10 @@ type harness struct {
 	engine  *policies.Engine
 }
 
-func newHarness(t testing.TB, delay time.Duration) *harness {
+// newHarness starts the fakes with delay per request. together makes the
+// Klantinteracties fake hold its partij and contacts requests until both
+// have come, so that a connector that asks one after the other fails.
+func newHarness(t testing.TB, delay time.Duration, together bool) *harness {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
@@ -182,7 +185,7 @@ func newHarness(t testing.TB, delay time.Duration) *harness {
 	urls := map[string]string{}
 	for name, f := range fakes {
 		tr := &tracer{next: f, delay: delay}
-		if name == view.SourceKlantinteracties {
+		if together && name == view.SourceKlantinteracties {
 			tr.together = []string{"/partijen", "/klantcontacten"}
 		}
 		srv := httptest.NewServer(tr)
@@ -309,7 +312,7 @@ func expectedDomainLookups(t testing.TB, bsn string, dec policies.Decision, aske
 // come), the BRP one request, and the Zaken API a zaak of its own only for a contact
 // about a zaak the view's zaken do not hold.
 func TestOneRoundTripPerSource(t *testing.T) {
-	h := newHarness(t, 0)
+	h := newHarness(t, 0, true)
 	cases := goldenCases(t)
 	require.NotEmpty(t, cases)
 	// The first view signs in to Salesforce and fills the Zaken
@@ -365,7 +368,7 @@ func TestOneRoundTripPerSource(t *testing.T) {
 // for the view as a whole; ns/op is then about 20 ms times the view's.
 func BenchmarkResidentView(b *testing.B) {
 	const delay = 20 * time.Millisecond
-	h := newHarness(b, delay)
+	h := newHarness(b, delay, false)
 	cases := goldenCases(b)
 	names := make([]string, 0, len(cases))
 	for name := range cases {
