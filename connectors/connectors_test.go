@@ -110,7 +110,12 @@ func connectors(t *testing.T) []connector {
 			},
 			rejection: `[{"message":"\nSELECT Id FROM Contact WHERE BSN__c = '%[1]s' LIMIT 2\n ^\nERROR at Row:1:Column:33\nunexpected token: '%[1]s' near %[2]s",` +
 				`"errorCode":"MALFORMED_QUERY","fields":["BSN__c","%[1]s"]}]`,
-			nextPage: `{"totalSize":1,"done":false,"nextRecordsUrl":"%s","records":[]}`,
+			// The profile's queries go in one composite request; the
+			// Contact's answer comes first.
+			nextPage: `{"compositeResponse":[` +
+				`{"body":{"totalSize":1,"done":false,"nextRecordsUrl":"%[1]s","records":[]},"httpHeaders":{},"httpStatusCode":200,"referenceId":"contact"},` +
+				`{"body":{"totalSize":0,"done":true,"records":[]},"httpHeaders":{},"httpStatusCode":200,"referenceId":"cases"},` +
+				`{"body":{"totalSize":0,"done":true,"records":[]},"httpHeaders":{},"httpStatusCode":200,"referenceId":"tasks"}]}`,
 		},
 		{
 			name: "klantinteracties",

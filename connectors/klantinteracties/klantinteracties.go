@@ -1,8 +1,9 @@
 // Package klantinteracties is the client of the Klantinteracties API (Open
 // Klant 2), the Common Ground register of a resident's contacts on every
-// channel. It finds the resident's partij by BSN and reads the partij's
-// klantcontacten with the zaken they were about and the interne taken they
-// led to.
+// channel. It finds the resident's partij by BSN and, at the same time, the
+// klantcontacten of the partij with that BSN, with the zaken they were
+// about and the interne taken they led to; a contact counts only when the
+// partij look-up vouches for it.
 //
 // All HTTP goes through connectors/upstream: one budget per call, retried
 // idempotent reads, a circuit breaker, and next links followed only under the
@@ -20,6 +21,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/klantbeeld/klantbeeld/bsn"
 	"github.com/klantbeeld/klantbeeld/connectors/upstream"
@@ -116,45 +119,67 @@ func (c *Client) Contacts(ctx context.Context, q Query) ([]Contact, error) {
 	return out, nil
 }
 
+// contacts asks, in parallel, for the partijen that carry the BSN and for
+// the klantcontacten of any partij that carries it (the identificator
+// filters of /klantcontacten), so a view waits for one round trip instead
+// of two. The partijen then vouch for the contacts: only a contact with a
+// betrokkene that was one of them is kept, so a source that ignores a
+// filter still hands out no one else's contacts.
 func (c *Client) contacts(ctx context.Context, q Query) ([]Contact, error) {
-	partijen, err := c.partijen(ctx, q.BSN)
-	if err != nil || len(partijen) == 0 {
-		return nil, err
-	}
-	out := []Contact{}
-	seen := map[string]bool{}
-	for _, p := range partijen {
+	var (
+		partijen []string
+		listed   []klantcontactJSON
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		partijen, err = c.partijen(gctx, q.BSN)
+		return err
+	})
+	g.Go(func() error {
 		v := url.Values{
-			"hadBetrokkene__wasPartij__uuid": {p},
-			"expand":                         {"gingOverOnderwerpobjecten,leiddeTotInterneTaken,hadBetrokkenen"},
-			"pageSize":                       {"100"},
+			"hadBetrokkene__wasPartij__partijIdentificator__codeObjecttype":    {"natuurlijk_persoon"},
+			"hadBetrokkene__wasPartij__partijIdentificator__codeSoortObjectId": {"bsn"},
+			"hadBetrokkene__wasPartij__partijIdentificator__codeRegister":      {"brp"},
+			"hadBetrokkene__wasPartij__partijIdentificator__objectId":          {q.BSN},
+			"expand":   {"gingOverOnderwerpobjecten,leiddeTotInterneTaken,hadBetrokkenen"},
+			"pageSize": {"100"},
 		}
 		if !q.IncludeVertrouwelijk {
 			v.Set("vertrouwelijk", "false")
 		}
-		err := pages(ctx, c, c.base+"/klantcontacten?"+v.Encode(), func(kc klantcontactJSON) error {
-			// Defense in depth: a source that ignores the filter must not
-			// leak what the caller may not see. A contact without
-			// vertrouwelijk is not guessed to be open: contact rejects it.
-			if kc.Vertrouwelijk != nil && *kc.Vertrouwelijk && !q.IncludeVertrouwelijk || kc.UUID != "" && seen[kc.UUID] {
-				return nil
-			}
-			contact, ours, err := c.contact(ctx, kc, p)
-			if err != nil {
-				return err
-			}
-			if !ours {
-				// Someone else's contact: a source that ignored the partij
-				// filter must not show it to this resident's viewer.
-				return nil
-			}
-			seen[contact.UUID] = true
-			out = append(out, contact)
+		return pages(gctx, c, c.base+"/klantcontacten?"+v.Encode(), func(kc klantcontactJSON) error {
+			listed = append(listed, kc)
 			return nil
 		})
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if len(partijen) == 0 {
+		return nil, nil // whatever the contacts listing said: nobody vouches for them
+	}
+	out := []Contact{}
+	seen := map[string]bool{}
+	for _, kc := range listed {
+		// Defense in depth: a source that ignores the filter must not
+		// leak what the caller may not see. A contact without
+		// vertrouwelijk is not guessed to be open: contact rejects it.
+		if kc.Vertrouwelijk != nil && *kc.Vertrouwelijk && !q.IncludeVertrouwelijk || kc.UUID != "" && seen[kc.UUID] {
+			continue
+		}
+		contact, ours, err := c.contact(ctx, kc, partijen)
 		if err != nil {
 			return nil, err
 		}
+		if !ours {
+			// Someone else's contact: a source that ignored the
+			// identificator filter must not show it to this resident's
+			// viewer.
+			continue
+		}
+		seen[contact.UUID] = true
+		out = append(out, contact)
 	}
 	slices.SortStableFunc(out, func(a, b Contact) int {
 		if n := b.At.Compare(a.At); n != 0 {
@@ -197,8 +222,8 @@ func (c *Client) partijen(ctx context.Context, burgerservicenummer string) ([]st
 // contact converts one klantcontact, fetching the betrokkenen,
 // onderwerpobjecten and interne taken the source did not expand: a
 // contact's zaak decides its domain, so a missing one must not go
-// unnoticed. ours says whether partij was among its betrokkenen.
-func (c *Client) contact(ctx context.Context, kc klantcontactJSON, partij string) (_ Contact, ours bool, _ error) {
+// unnoticed. ours says whether one of partijen was among its betrokkenen.
+func (c *Client) contact(ctx context.Context, kc klantcontactJSON, partijen []string) (_ Contact, ours bool, _ error) {
 	contact, err := c.convert(ctx, kc)
 	if err != nil {
 		return Contact{}, false, err
@@ -209,7 +234,7 @@ func (c *Client) contact(ctx context.Context, kc klantcontactJSON, partij string
 		return Contact{}, false, err
 	}
 	for _, b := range betrokkenen {
-		if b.WasPartij != nil && b.WasPartij.UUID == partij {
+		if b.WasPartij != nil && slices.Contains(partijen, b.WasPartij.UUID) {
 			return contact, true, nil
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -267,12 +268,21 @@ func TestTheSourceIsAskedForWhatIsNeeded(t *testing.T) {
 	}, partijen[0])
 	contacten := rec.seen("/klantcontacten")
 	require.NotEmpty(t, contacten)
-	for _, q := range contacten {
+	assert.Equal(t, url.Values{
+		"hadBetrokkene__wasPartij__partijIdentificator__codeObjecttype":    {"natuurlijk_persoon"},
+		"hadBetrokkene__wasPartij__partijIdentificator__codeSoortObjectId": {"bsn"},
+		"hadBetrokkene__wasPartij__partijIdentificator__codeRegister":      {"brp"},
+		"hadBetrokkene__wasPartij__partijIdentificator__objectId":          {fixtures.BSNSuzanne},
+		"vertrouwelijk": {"false"},
+		"expand":        {"gingOverOnderwerpobjecten,leiddeTotInterneTaken,hadBetrokkenen"},
+		"pageSize":      {"100"},
+	}, contacten[0], "the contacts are asked by the resident's identificator, not by a partij found first")
+	for _, q := range contacten[1:] {
 		assert.Equal(t, "false", q.Get("vertrouwelijk"), "the fake saw vertrouwelijk=false")
-		assert.Equal(t, suzanne.PartijUUID, q.Get("hadBetrokkene__wasPartij__uuid"))
-		assert.Equal(t, "gingOverOnderwerpobjecten,leiddeTotInterneTaken,hadBetrokkenen", q.Get("expand"))
-		assert.Equal(t, "100", q.Get("pageSize"))
+		assert.Equal(t, fixtures.BSNSuzanne, q.Get("hadBetrokkene__wasPartij__partijIdentificator__objectId"))
 	}
+	assert.Len(t, contacten, 1, "one page of up to 100 contacts")
+	assert.NotEmpty(t, suzanne.Contacts)
 	assert.Empty(t, rec.seen("/onderwerpobjecten/"+fixtures.ZaakUUID(101)), "expanded objects are not fetched again")
 
 	_, err = c.Contacts(t.Context(), klantinteracties.Query{BSN: fixtures.BSNSuzanne, IncludeVertrouwelijk: true})
@@ -312,17 +322,19 @@ func rewrite(t *testing.T, edit func(r *http.Request, body []byte) []byte) (*htt
 	return srv, rec
 }
 
-// ignoring serves the fake as a source that ignores the query parameter
-// param; asked reports whether the connector sent it, rec what it asked.
-func ignoring(t *testing.T, param string) (srv *httptest.Server, asked *atomic.Bool, rec *recorder) {
+// ignoring serves the fake as a source that ignores the query parameters
+// params; asked reports whether the connector sent one, rec what it asked.
+func ignoring(t *testing.T, params ...string) (srv *httptest.Server, asked *atomic.Bool, rec *recorder) {
 	f := newFake()
 	asked, rec = &atomic.Bool{}, &recorder{}
 	srv = httptest.NewServer(rec.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if q.Has(param) {
-			asked.Store(true)
+		for _, param := range params {
+			if q.Has(param) {
+				asked.Store(true)
+			}
+			q.Del(param)
 		}
-		q.Del(param)
 		r.URL.RawQuery = q.Encode()
 		f.ServeHTTP(w, r)
 	})))
@@ -343,46 +355,147 @@ func TestVertrouwelijkIsDroppedWhenTheSourceIgnoresTheFilter(t *testing.T) {
 	assert.True(t, asked.Load())
 }
 
-func TestOtherResidentsContactsAreDroppedWhenTheSourceIgnoresThePartijFilter(t *testing.T) {
-	srv, asked, _ := ignoring(t, "hadBetrokkene__wasPartij__uuid") // every resident's contacts come back
-	c, _ := newClient(t, srv.URL)
-	for _, bsn := range []string{fixtures.BSNSuzanne, fixtures.BSNOverdue, fixtures.BSNCRMOnly} {
-		t.Run("only the contacts of "+bsn, func(t *testing.T) {
-			got, err := c.Contacts(t.Context(), klantinteracties.Query{BSN: bsn, IncludeVertrouwelijk: true})
-			require.NoError(t, err)
-			assert.Equal(t, want(resident(t, bsn), true), got)
+// identificatorFilters are the filters of /klantcontacten by the
+// resident's partij-identificator.
+var identificatorFilters = []string{
+	"hadBetrokkene__wasPartij__partijIdentificator__codeObjecttype",
+	"hadBetrokkene__wasPartij__partijIdentificator__codeSoortObjectId",
+	"hadBetrokkene__wasPartij__partijIdentificator__codeRegister",
+	"hadBetrokkene__wasPartij__partijIdentificator__objectId",
+}
+
+func TestOtherResidentsContactsAreDroppedWhenTheSourceIgnoresTheFilters(t *testing.T) {
+	tests := []struct {
+		name    string
+		ignored []string
+	}{
+		{"the contacts' identificator filter", identificatorFilters},
+		{"the BSN of the contacts' filter", identificatorFilters[3:]},
+		{"every filter of partijen and contacts", append([]string{
+			"partijIdentificator__codeObjecttype", "partijIdentificator__codeSoortObjectId",
+			"partijIdentificator__codeRegister", "partijIdentificator__objectId", "vertrouwelijk",
+		}, identificatorFilters...)},
+	}
+	for _, tt := range tests {
+		t.Run("a source that ignores "+tt.name, func(t *testing.T) {
+			srv, asked, _ := ignoring(t, tt.ignored...) // every resident's contacts come back
+			c, _ := newClient(t, srv.URL)
+			for _, r := range fixtures.Residents {
+				for _, include := range []bool{true, false} {
+					got, err := c.Contacts(t.Context(), klantinteracties.Query{BSN: r.BSN, IncludeVertrouwelijk: include})
+					require.NoError(t, err)
+					if r.PartijUUID == "" {
+						assert.Nil(t, got, "no partij vouches for any contact of %s", r.BSN)
+						continue
+					}
+					assert.Equal(t, want(r, include), got, "only the contacts of %s", r.BSN)
+				}
+			}
+			assert.True(t, asked.Load())
 		})
 	}
-	assert.True(t, asked.Load())
+}
+
+func TestContactsWithoutAPartijAreNotTheResidents(t *testing.T) {
+	// The listing by identificator finds contacts, but the partij look-up
+	// finds no partij with the BSN: nobody vouches for them.
+	srv, _ := rewrite(t, func(r *http.Request, body []byte) []byte {
+		if r.URL.Path == fake.BasePath+"/partijen" {
+			return []byte(`{"count":0,"next":null,"previous":null,"results":[]}`)
+		}
+		return body
+	})
+	c, _ := newClient(t, srv.URL)
+	got, err := c.Contacts(t.Context(), klantinteracties.Query{BSN: fixtures.BSNSuzanne, IncludeVertrouwelijk: true})
+	require.NoError(t, err)
+	assert.Nil(t, got)
+}
+
+func TestPartijAndContactsAreAskedAtTheSameTime(t *testing.T) {
+	// Each of the two requests is held until the other has arrived: a
+	// client that waited for the partij before asking for the contacts
+	// would see its partij request fail.
+	f := newFake()
+	arrived := map[string]chan struct{}{"/partijen": make(chan struct{}), "/klantcontacten": make(chan struct{})}
+	other := map[string]string{"/partijen": "/klantcontacten", "/klantcontacten": "/partijen"}
+	var once sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := strings.TrimPrefix(r.URL.Path, fake.BasePath)
+		if ch, ok := arrived[p]; ok {
+			if _, done := once.LoadOrStore(p, true); !done {
+				close(ch)
+			}
+			select {
+			case <-arrived[other[p]]:
+			case <-time.After(5 * time.Second):
+				http.Error(w, "the other request never came while this one was open", http.StatusConflict)
+				return
+			}
+		}
+		f.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := newClient(t, srv.URL, func(c *klantinteracties.Config) { c.HTTP.Timeout = 10 * time.Second })
+	got, err := c.Contacts(t.Context(), klantinteracties.Query{BSN: fixtures.BSNSuzanne, IncludeVertrouwelijk: true})
+	require.NoError(t, err)
+	assert.Equal(t, want(resident(t, fixtures.BSNSuzanne), true), got)
+}
+
+func TestOneRoundTrip(t *testing.T) {
+	// With room for every contact on one page, a resident's contacts take
+	// one request for the partij and one for the contacts, side by side.
+	for _, r := range fixtures.Residents {
+		f := fake.New(fake.Options{Token: token, Now: func() time.Time { return now }})
+		rec := &recorder{}
+		srv := httptest.NewServer(rec.wrap(f))
+		c, _ := newClient(t, srv.URL)
+		_, err := c.Contacts(t.Context(), klantinteracties.Query{BSN: r.BSN, IncludeVertrouwelijk: true})
+		srv.Close()
+		require.NoError(t, err)
+		assert.EqualValues(t, 2, rec.count(fake.BasePath), r.BSN)
+		assert.Len(t, rec.seen("/partijen"), 1, r.BSN)
+		assert.Len(t, rec.seen("/klantcontacten"), 1, r.BSN)
+	}
 }
 
 func TestSeveralPartijenAreJoinedWithoutDuplicates(t *testing.T) {
 	suzanne := resident(t, fixtures.BSNSuzanne)
 	overdue := resident(t, fixtures.BSNOverdue)
 	const twin = "90000000-0000-4000-8000-0000000000aa"
-	srv, rec := rewrite(t, func(r *http.Request, body []byte) []byte {
-		if r.URL.Path != fake.BasePath+"/partijen" {
-			return body
-		}
-		// Answer with Suzanne's partij twice (the second under another
-		// UUID) and a partij of someone else that ignores the filter.
+	var moved string // the contact whose betrokkene is the twin partij
+	srv, _ := rewrite(t, func(r *http.Request, body []byte) []byte {
 		var p struct {
-			Count   int              `json:"count"`
-			Next    *string          `json:"next"`
-			Results []map[string]any `json:"results"`
+			Count    int              `json:"count"`
+			Next     *string          `json:"next"`
+			Previous *string          `json:"previous"`
+			Results  []map[string]any `json:"results"`
 		}
-		if err := json.Unmarshal(body, &p); err != nil || len(p.Results) != 1 {
+		if err := json.Unmarshal(body, &p); err != nil || len(p.Results) == 0 {
 			return body // the test then fails on the result
 		}
-		second := map[string]any{}
-		for k, v := range p.Results[0] {
-			second[k] = v
+		switch r.URL.Path {
+		case fake.BasePath + "/partijen":
+			// Suzanne's partij twice, once more under another UUID, and a
+			// partij of someone else as if the filter were ignored.
+			second := map[string]any{}
+			for k, v := range p.Results[0] {
+				second[k] = v
+			}
+			second["uuid"] = twin
+			other := map[string]any{"uuid": overdue.PartijUUID, "partijIdentificatoren": []any{
+				map[string]any{"partijIdentificator": map[string]any{"codeSoortObjectId": "bsn", "objectId": overdue.BSN}},
+			}}
+			p.Results = append(p.Results, second, p.Results[0], other)
+		case fake.BasePath + "/klantcontacten":
+			// The first contact twice, and the last one of the twin partij.
+			last := p.Results[len(p.Results)-1]
+			b := last["_expand"].(map[string]any)["hadBetrokkenen"].([]any)[0].(map[string]any)
+			b["wasPartij"] = map[string]any{"uuid": twin, "url": "http://" + r.Host + fake.BasePath + "/partijen/" + twin}
+			moved = last["uuid"].(string)
+			p.Results = append(p.Results, p.Results[0])
+		default:
+			return body
 		}
-		second["uuid"] = twin
-		other := map[string]any{"uuid": overdue.PartijUUID, "partijIdentificatoren": []any{
-			map[string]any{"partijIdentificator": map[string]any{"codeSoortObjectId": "bsn", "objectId": overdue.BSN}},
-		}}
-		p.Results = append(p.Results, second, p.Results[0], other)
 		p.Count = len(p.Results)
 		out, err := json.Marshal(p)
 		if err != nil {
@@ -390,28 +503,11 @@ func TestSeveralPartijenAreJoinedWithoutDuplicates(t *testing.T) {
 		}
 		return out
 	})
-	// The twin partij's contacts are Suzanne's own.
-	twinToSuzanne := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		if q.Get("hadBetrokkene__wasPartij__uuid") == twin {
-			q.Set("hadBetrokkene__wasPartij__uuid", suzanne.PartijUUID)
-			r.URL.RawQuery = q.Encode()
-		}
-		srv.Config.Handler.ServeHTTP(w, r)
-	})
-	front := httptest.NewServer(twinToSuzanne)
-	t.Cleanup(front.Close)
-	c, _ := newClient(t, front.URL)
-
+	c, _ := newClient(t, srv.URL)
 	got, err := c.Contacts(t.Context(), klantinteracties.Query{BSN: fixtures.BSNSuzanne, IncludeVertrouwelijk: true})
 	require.NoError(t, err)
 	assert.Equal(t, want(suzanne, true), got)
-	var asked []string
-	for _, q := range rec.seen("/klantcontacten") {
-		asked = append(asked, q.Get("hadBetrokkene__wasPartij__uuid"))
-	}
-	assert.NotContains(t, asked, overdue.PartijUUID, "a partij without the BSN is never asked for contacts")
-	assert.Contains(t, asked, suzanne.PartijUUID)
+	assert.NotEmpty(t, moved)
 }
 
 func TestUnexpandedObjectsAreFetched(t *testing.T) {
@@ -627,31 +723,38 @@ func counter(t *testing.T) (string, func() int64) {
 
 func TestRetriesAndRejections(t *testing.T) {
 	tests := []struct {
-		name     string
-		fault    fixtures.Fault
-		tune     func(*klantinteracties.Config)
-		want     error
-		requests int64
+		name   string
+		status int
+		want   error
+		max    int64 // requests per path; the first failure may cancel the other path's
 	}{
-		{"a 5xx read is retried", fixtures.Fault{Status: http.StatusServiceUnavailable}, nil, upstream.ErrUnavailable, 2},
-		{"a wrong token is not retried", fixtures.Fault{}, func(c *klantinteracties.Config) { c.Token = "wrong" }, upstream.ErrRejected, 1},
+		{"a 5xx read is retried", http.StatusServiceUnavailable, upstream.ErrUnavailable, 2},
+		{"a 401 is not retried", http.StatusUnauthorized, upstream.ErrRejected, 1},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			srv, _ := startFake(t)
-			srv.SetFault(tc.fault)
-			var tune []func(*klantinteracties.Config)
-			if tc.tune != nil {
-				tune = append(tune, tc.tune)
-			}
-			c, _ := newClient(t, srv.URL(), tune...)
-			_, err := c.Contacts(t.Context(), klantinteracties.Query{BSN: fixtures.BSNSuzanne})
-			require.ErrorIs(t, err, tc.want)
-			assert.Equal(t, tc.requests, srv.Requests())
-			if se, ok := errors.AsType[*upstream.StatusError](err); ok {
-				assert.NotContains(t, se.Path, "?")
-			}
-		})
+		for _, failing := range []string{"/partijen", "/klantcontacten"} {
+			t.Run(tc.name+" on "+failing, func(t *testing.T) {
+				f := newFake()
+				rec := &recorder{}
+				srv := httptest.NewServer(rec.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path == fake.BasePath+failing {
+						w.Header().Set("Content-Type", "application/problem+json")
+						w.WriteHeader(tc.status)
+						_, _ = fmt.Fprintf(w, `{"status":%d,"title":%q}`, tc.status, http.StatusText(tc.status))
+						return
+					}
+					f.ServeHTTP(w, r)
+				})))
+				t.Cleanup(srv.Close)
+				c, _ := newClient(t, srv.URL)
+				_, err := c.Contacts(t.Context(), klantinteracties.Query{BSN: fixtures.BSNSuzanne})
+				require.ErrorIs(t, err, tc.want)
+				assert.Len(t, rec.seen(failing), int(tc.max), "Retries is 1")
+				if se, ok := errors.AsType[*upstream.StatusError](err); ok {
+					assert.NotContains(t, se.Path, "?")
+				}
+			})
+		}
 	}
 }
 

@@ -2,16 +2,19 @@
 // CRM: it finds a resident's Contact by the custom field BSN__c and reads
 // the Cases of the permitted domains (Domein__c) and the Tasks about them —
 // callbacks (TaskSubtype Task) and logged calls (TaskSubtype Call) — with
-// SOQL through the REST API, following nextRecordsUrl. It signs in with the
-// OAuth 2.0 JWT bearer flow, keeps the access token until Salesforce says
-// the session is invalid, and then gets one new token for all callers.
+// SOQL through the REST API: all queries of one profile in one request to
+// the Composite resource (composite.go), following nextRecordsUrl where an
+// answer has more pages. It signs in with the OAuth 2.0 JWT bearer flow,
+// keeps the access token until Salesforce says the session is invalid, and
+// then gets one new token for all callers.
 //
 // Every value in a query is validated and escaped (soql.go). Filtering by
-// domain and subtype happens in the query, so records a purpose may not see
-// never leave Salesforce. Errors and logs never hold the BSN: it only
-// travels in the query string, which package upstream never logs or puts
-// in an error, and every error is redacted with package bsn, including the
-// messages Salesforce echoes the query in.
+// domain and subtype happens in the query (the tasks by a semi-join on the
+// cases of the domains), so records a purpose may not see never leave
+// Salesforce. Errors and logs never hold the BSN: it only travels in the
+// query string and the composite request's body, which package upstream
+// never logs or puts in an error, and every error is redacted with package
+// bsn, including the messages Salesforce echoes the query in.
 package salesforce
 
 import (
@@ -78,12 +81,14 @@ type Config struct {
 
 // Client reads resident profiles from Salesforce. It is safe for concurrent use.
 type Client struct {
-	http     *upstream.Client
-	queryURL string // instance URL + /services/data/<version>/query
-	tokenURL string
-	audience string
-	cfg      Config
-	tokens   tokenSource
+	http         *upstream.Client
+	queryURL     string // instance URL + /services/data/<version>/query
+	compositeURL string // instance URL + /services/data/<version>/composite
+	dataPath     string // /services/data/<version>: subrequests name resources by path
+	tokenURL     string
+	audience     string
+	cfg          Config
+	tokens       tokenSource
 }
 
 // New checks cfg and returns a client. It sends nothing. Its errors name
@@ -124,11 +129,13 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("salesforce: Config.HTTP: %w", err)
 	}
 	c := &Client{
-		http:     h,
-		queryURL: instance.String() + "/services/data/" + cfg.APIVersion + "/query",
-		tokenURL: login.String() + "/services/oauth2/token",
-		audience: login.String(),
-		cfg:      cfg,
+		http:         h,
+		queryURL:     instance.String() + "/services/data/" + cfg.APIVersion + "/query",
+		compositeURL: instance.String() + "/services/data/" + cfg.APIVersion + "/composite",
+		dataPath:     "/services/data/" + cfg.APIVersion,
+		tokenURL:     login.String() + "/services/oauth2/token",
+		audience:     login.String(),
+		cfg:          cfg,
 	}
 	c.tokens.fetch = c.requestToken
 	c.tokens.bound = h.Bound
@@ -177,13 +184,13 @@ type Task struct {
 	Closed      bool      // IsClosed
 }
 
-// maxCaseIDsPerQuery keeps a task query's IN list well inside SOQL's
-// statement length; more cases make more task queries.
-const maxCaseIDsPerQuery = 200
-
-// Profile returns the cases and tasks q asks for, newest first. It returns
-// an empty profile (no error) when no Contact has the BSN, and sends
-// nothing when q asks for nothing that could be found.
+// Profile returns the cases and tasks q asks for, newest first, in one
+// round trip (more only when an answer has further pages). It returns an
+// empty profile (no error) when no Contact has the BSN, and sends nothing
+// when q asks for nothing that could be found. Since the queries are sent
+// together, the cases and tasks of the first of two Contacts with the BSN
+// are read before the answer shows there are two; they are dropped with
+// ErrAmbiguousContact.
 //
 // Errors: ErrInvalidQuery (q fails validation); ErrAmbiguousContact;
 // ErrRequestLimit; *APIError for an error answer of Salesforce (matching
@@ -226,75 +233,100 @@ func (c *Client) profile(ctx context.Context, q Query) (*Profile, error) {
 		return profile, nil
 	}
 
-	ctx, cancel := c.http.Bound(ctx)
-	defer cancel()
-
+	// One composite request: the Contact, then by reference to it the
+	// cases of the domains and the tasks about them (a semi-join on the
+	// same filter) and, when asked, the tasks about no case.
 	soql, err := contactSOQL(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidQuery, err)
 	}
-	contacts, err := queryAll[contactRecord](ctx, c, soql)
+	qs := []subquery{{refContact, soql}}
+	add := func(ref string, soql string, err error) error {
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidQuery, err)
+		}
+		qs = append(qs, subquery{ref, soql})
+		return nil
+	}
+	if len(domains) > 0 {
+		soql, err := casesSOQL(contactID, domains)
+		if err := add(refCases, soql, err); err != nil {
+			return nil, err
+		}
+		if len(subtypes) > 0 {
+			soql, err := tasksSOQL(contactID, subtypes, domains)
+			if err := add(refTasks, soql, err); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(subtypes) > 0 && q.UndomainedTasks {
+		soql, err := undomainedTasksSOQL(contactID, subtypes)
+		if err := add(refUndomained, soql, err); err != nil {
+			return nil, err
+		}
+	}
+
+	ctx, cancel := c.http.Bound(ctx)
+	defer cancel()
+	answers, err := c.composite(ctx, qs)
+	if err != nil {
+		return nil, err
+	}
+	contacts, err := records[contactRecord](ctx, c, answers[refContact])
 	if err != nil {
 		return nil, err
 	}
 	switch len(contacts) {
 	case 0:
+		// The other subrequests found no contact to refer to
+		// (PROCESSING_HALTED): the resident is not in Salesforce.
 		return profile, nil
 	case 1:
 	default:
 		return nil, fmt.Errorf("%w (%w)", ErrAmbiguousContact, upstream.ErrBadResponse)
 	}
-	contact, err := newID(contacts[0].ID)
-	if err != nil {
+	if _, err := newID(contacts[0].ID); err != nil {
 		return nil, badResponse("Contact Id: %v", err)
 	}
 
-	var caseIDs []id
-	if len(domains) > 0 {
-		soql, err := casesSOQL(contact, domains)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalidQuery, err)
-		}
-		records, err := queryAll[caseRecord](ctx, c, soql)
+	cases := map[string]bool{}
+	if a, ok := answers[refCases]; ok {
+		recs, err := records[caseRecord](ctx, c, a)
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range records {
+		for _, r := range recs {
 			cs, err := r.toCase(domains)
 			if err != nil {
 				return nil, err
 			}
 			profile.Cases = append(profile.Cases, cs)
-			caseIDs = append(caseIDs, id(cs.ID))
+			cases[cs.ID] = true
 		}
 	}
-
-	if !wantTasks || len(caseIDs) == 0 && !q.UndomainedTasks {
-		return profile, nil
-	}
-	undomained := q.UndomainedTasks
-	for start := 0; start == 0 || start < len(caseIDs); start += maxCaseIDsPerQuery {
-		chunk := caseIDs[start:min(start+maxCaseIDsPerQuery, len(caseIDs))]
-		asked := map[string]bool{}
-		for _, cid := range chunk {
-			asked[string(cid)] = true
+	for _, ref := range []string{refTasks, refUndomained} {
+		a, ok := answers[ref]
+		if !ok {
+			continue
 		}
-		soql, err := tasksSOQL(contact, subtypes, chunk, undomained)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalidQuery, err)
-		}
-		records, err := queryAll[taskRecord](ctx, c, soql)
+		recs, err := records[taskRecord](ctx, c, a)
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range records {
-			t, err := r.toTask(subtypes, asked, undomained)
+		for _, r := range recs {
+			// A task about a case must be about one of the cases just
+			// read, and only the undomained query may give tasks about
+			// none, and only those.
+			if ref == refUndomained && r.WhatID != nil && *r.WhatID != "" {
+				return nil, badResponse("Task about a case among the tasks about none")
+			}
+			t, err := r.toTask(subtypes, cases, ref == refUndomained)
 			if err != nil {
 				return nil, err
 			}
 			profile.Tasks = append(profile.Tasks, t)
 		}
-		undomained = false // asked once, with the first chunk
 	}
 	slices.SortStableFunc(profile.Tasks, func(a, b Task) int { return b.Created.Compare(a.Created) })
 	return profile, nil
@@ -441,38 +473,33 @@ func (p queryPage[T]) Contents() ([]T, string, error) {
 	return p.Records, p.NextRecordsURL, nil
 }
 
-// queryAll runs soql and follows nextRecordsUrl to the last page.
-func queryAll[T any](ctx context.Context, c *Client, soql string) ([]T, error) {
-	var all []T
-	err := upstream.Pages(ctx, c.http, c.queryURL+"?"+url.Values{"q": {soql}}.Encode(),
-		func(ctx context.Context, link string, page *queryPage[T]) error { return c.get(ctx, link, page) },
-		func(r T) error {
-			all = append(all, r)
-			return nil
-		},
-		upstream.PageOptions{},
-	)
-	if err != nil {
-		return nil, err
-	}
-	return all, nil
-}
-
 // get sends an authenticated GET and decodes the answer into out. On 401
 // INVALID_SESSION_ID it gets a new token once and tries again.
 func (c *Client) get(ctx context.Context, target string, out any) error {
+	return c.send(ctx, http.MethodGet, target, nil, out)
+}
+
+// send is get for a read of any method: a POST with a JSON body (a
+// composite request of queries) is retried like a GET, as it changes
+// nothing either.
+func (c *Client) send(ctx context.Context, method, target string, body []byte, out any) error {
 	for attempt := 0; ; attempt++ {
 		token, gen, err := c.tokens.get(ctx)
 		if err != nil {
 			return err
 		}
+		header := http.Header{
+			"Authorization": {"Bearer " + token},
+			"Accept":        {"application/json"},
+		}
+		if body != nil {
+			header.Set("Content-Type", "application/json")
+		}
 		resp, err := c.http.Do(ctx, upstream.Request{
-			Method: http.MethodGet,
-			URL:    target,
-			Header: http.Header{
-				"Authorization": {"Bearer " + token},
-				"Accept":        {"application/json"},
-			},
+			Method:     method,
+			URL:        target,
+			Header:     header,
+			Body:       body,
 			Idempotent: true,
 		})
 		if err != nil {
@@ -489,7 +516,7 @@ func (c *Client) get(ctx context.Context, target string, out any) error {
 		}
 		if err := upstream.DecodeJSON(resp.Body, out); err != nil {
 			u, _ := url.Parse(target)
-			return fmt.Errorf("salesforce: GET %s: %w: %v", u.Path, upstream.ErrBadResponse, err)
+			return fmt.Errorf("salesforce: %s %s: %w: %v", method, u.Path, upstream.ErrBadResponse, err)
 		}
 		return nil
 	}

@@ -13,9 +13,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,12 +60,23 @@ func key(t *testing.T) *rsa.PrivateKey {
 	return appKey
 }
 
-// exchange is one request the fake got and what it answered.
+// exchange is one request the fake got and what it answered. A composite
+// request is logged as itself and then as one exchange per subrequest
+// (sub), which a rewrite can change as if it had been a request of its own.
 type exchange struct {
 	method, path, soql string
 	status             int
 	body               string
+	sub                bool
 }
+
+const compositePath = "/services/data/v60.0/composite"
+
+func isComposite(ex exchange) bool { return ex.path == compositePath && !ex.sub }
+
+// isDataRequest is a request to the REST API itself, not for a token and
+// not a subrequest: what costs a round trip and an API request.
+func isDataRequest(ex exchange) bool { return !ex.sub && ex.path != tokenPath }
 
 // recorder sits between the test server and the fake: it keeps every
 // exchange, so tests can check what left the source, and lets a test
@@ -83,9 +97,18 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if before != nil {
 		before(r)
 	}
+	var reqBody []byte
+	if r.Body != nil {
+		reqBody, _ = io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(reqBody))
+	}
 	rw := httptest.NewRecorder()
 	rec.next.ServeHTTP(rw, r)
 	ex := exchange{method: r.Method, path: r.URL.Path, soql: r.URL.Query().Get("q"), status: rw.Code, body: rw.Body.String()}
+	var subs []exchange
+	if ex.path == compositePath && ex.status == http.StatusOK {
+		subs = rec.splitComposite(reqBody, &ex, rewrite)
+	}
 	if rewrite != nil {
 		rewrite(&ex)
 	}
@@ -96,7 +119,46 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(ex.body))
 	rec.mu.Lock()
 	rec.log = append(rec.log, ex)
+	rec.log = append(rec.log, subs...)
 	rec.mu.Unlock()
+}
+
+// splitComposite gives every subrequest of a composite exchange to rewrite
+// and puts what it made of their answers back into ex.body.
+func (rec *recorder) splitComposite(reqBody []byte, ex *exchange, rewrite func(*exchange)) []exchange {
+	var req struct {
+		CompositeRequest []struct{ Method, URL, ReferenceID string }
+	}
+	var res struct {
+		CompositeResponse []map[string]json.RawMessage `json:"compositeResponse"`
+	}
+	if json.Unmarshal(reqBody, &req) != nil || json.Unmarshal([]byte(ex.body), &res) != nil ||
+		len(req.CompositeRequest) != len(res.CompositeResponse) {
+		return nil
+	}
+	var subs []exchange
+	for i, sr := range req.CompositeRequest {
+		u, err := url.Parse(sr.URL)
+		if err != nil {
+			return nil
+		}
+		var status int
+		_ = json.Unmarshal(res.CompositeResponse[i]["httpStatusCode"], &status)
+		sub := exchange{method: sr.Method, path: u.Path, soql: u.Query().Get("q"), status: status,
+			body: string(res.CompositeResponse[i]["body"]), sub: true}
+		if rewrite != nil {
+			rewrite(&sub)
+		}
+		res.CompositeResponse[i]["httpStatusCode"] = json.RawMessage(strconv.Itoa(sub.status))
+		res.CompositeResponse[i]["body"] = json.RawMessage(sub.body)
+		subs = append(subs, sub)
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil
+	}
+	ex.body = string(b)
+	return subs
 }
 
 func (rec *recorder) setRewrite(f func(*exchange)) {
@@ -314,10 +376,55 @@ func TestDomainFilterRunsAtTheSource(t *testing.T) {
 			soql = append(soql, ex.soql)
 		}
 	}
-	require.Len(t, soql, 3)
+	require.Len(t, soql, 4)
 	assert.Equal(t, "SELECT Id FROM Contact WHERE BSN__c = '999993653' LIMIT 2", soql[0])
-	assert.Contains(t, soql[1], "FROM Case WHERE ContactId = '0030900000SuZaNAAV' AND Domein__c IN ('BURZA')")
-	assert.Contains(t, soql[2], "FROM Task WHERE WhoId = '0030900000SuZaNAAV' AND TaskSubtype IN ('Task','Call') AND (WhatId IN ('5000900000SuZa1AAB') OR WhatId = null)")
+	assert.Contains(t, soql[1], "FROM Case WHERE ContactId = '@{contact.records[0].Id}' AND Domein__c IN ('BURZA')")
+	assert.Contains(t, soql[2], "FROM Task WHERE WhoId = '@{contact.records[0].Id}' AND TaskSubtype IN ('Task','Call') AND WhatId IN (SELECT Id FROM Case WHERE ContactId = '@{contact.records[0].Id}' AND Domein__c IN ('BURZA'))")
+	assert.Contains(t, soql[3], "FROM Task WHERE WhoId = '@{contact.records[0].Id}' AND TaskSubtype IN ('Task','Call') AND WhatId = null")
+	for _, q := range soql {
+		assert.NotContains(t, q, "5000900000", "no case is listed in a query: the tasks are chosen by the same filter as the cases")
+	}
+}
+
+func TestOneRoundTripPerProfile(t *testing.T) {
+	tests := []struct {
+		name string
+		q    salesforce.Query
+		subs int
+	}{
+		{"cases and all tasks", salesforce.Query{BSN: fixtures.BSNSuzanne, CaseDomains: []string{fixtures.BURZA, fixtures.SOCZA}, UndomainedTasks: true, Callbacks: true, Calls: true}, 4},
+		{"cases and tasks about them", salesforce.Query{BSN: fixtures.BSNOverdue, CaseDomains: []string{fixtures.BURZA}, Callbacks: true}, 3},
+		{"cases only", salesforce.Query{BSN: fixtures.BSNOverdue, CaseDomains: []string{fixtures.BURZA}}, 2},
+		{"undomained tasks only", salesforce.Query{BSN: fixtures.BSNCRMOnly, UndomainedTasks: true, Calls: true}, 2},
+		{"resident not in Salesforce", salesforce.Query{BSN: fixtures.BSNOnlySOCZA, CaseDomains: []string{fixtures.SOCZA}, UndomainedTasks: true, Callbacks: true}, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, func(o *sffake.Options, _ *salesforce.Config) { o.BatchSize = 0 }) // one page per answer
+			for range 3 {
+				_, err := e.client.Profile(context.Background(), tt.q)
+				require.NoError(t, err)
+			}
+			assert.Equal(t, 3, e.rec.count(isDataRequest), "one request per profile")
+			assert.Equal(t, 3, e.rec.count(isComposite))
+			assert.Equal(t, 3*tt.subs, e.rec.count(func(ex exchange) bool { return ex.sub }))
+			assert.Equal(t, 1, e.rec.count(isToken))
+		})
+	}
+}
+
+func TestResidentNotInSalesforceIsEmptyNotAnError(t *testing.T) {
+	e := newEnv(t)
+	p, err := e.client.Profile(context.Background(), salesforce.Query{
+		BSN: fixtures.BSNUnknown, CaseDomains: []string{fixtures.BURZA}, UndomainedTasks: true, Callbacks: true, Calls: true,
+	})
+	require.NoError(t, err)
+	assert.Empty(t, p.Cases)
+	assert.Empty(t, p.Tasks)
+	halted := e.rec.count(func(ex exchange) bool {
+		return ex.sub && ex.status == http.StatusBadRequest && strings.Contains(ex.body, "PROCESSING_HALTED")
+	})
+	assert.Equal(t, 3, halted, "the subrequests that refer to the missing Contact are halted by the source")
 }
 
 func TestNothingAskedSendsNothing(t *testing.T) {
@@ -452,8 +559,13 @@ func TestInvalidQueryIsRefusedBeforeAnyRequest(t *testing.T) {
 }
 
 func TestRequestLimit(t *testing.T) {
-	e := newEnv(t, func(o *sffake.Options, _ *salesforce.Config) { o.DailyLimit = 1 })
-	_, err := e.client.Profile(context.Background(), salesforce.Query{BSN: fixtures.BSNSuzanne, CaseDomains: []string{fixtures.BURZA}})
+	e := newEnv(t, func(o *sffake.Options, _ *salesforce.Config) { o.DailyLimit = 2 })
+	q := salesforce.Query{BSN: fixtures.BSNSuzanne, CaseDomains: []string{fixtures.BURZA}, UndomainedTasks: true, Callbacks: true, Calls: true}
+	for range 2 {
+		_, err := e.client.Profile(context.Background(), q)
+		require.NoError(t, err, "a profile spends one API request")
+	}
+	_, err := e.client.Profile(context.Background(), q)
 	require.ErrorIs(t, err, salesforce.ErrRequestLimit)
 	assert.ErrorIs(t, err, upstream.ErrUnavailable)
 	assert.NotErrorIs(t, err, upstream.ErrRejected)
@@ -784,35 +896,149 @@ func TestParsePrivateKey(t *testing.T) {
 	}
 }
 
-func TestManyCasesSplitTheTaskQuery(t *testing.T) {
+func TestManyCasesKeepOneTaskQuery(t *testing.T) {
 	e := newEnv(t, func(o *sffake.Options, _ *salesforce.Config) { o.BatchSize = 500 })
 	e.rec.setRewrite(func(ex *exchange) {
-		if !strings.Contains(ex.soql, "FROM Case") {
+		if !strings.HasPrefix(ex.soql, "SELECT Id, CaseNumber") {
 			return
 		}
 		var recs []string
-		for i := range 200 {
+		for i := range 500 {
 			recs = append(recs, fmt.Sprintf(`{"Id":"500090000%06dAAB","Domein__c":"BURZA","CreatedDate":"2026-01-01T09:00:00.000+0000"}`, i))
 		}
-		// The resident's real case comes last, so its tasks come with the second task query.
 		recs = append(recs, `{"Id":"5000900000SuZa1AAB","Domein__c":"BURZA","CreatedDate":"2026-11-14T09:00:00.000+0000"}`)
-		ex.body = `{"totalSize":201,"done":true,"records":[` + strings.Join(recs, ",") + `]}`
+		ex.body = `{"totalSize":501,"done":true,"records":[` + strings.Join(recs, ",") + `]}`
 	})
 	p, err := e.client.Profile(context.Background(), salesforce.Query{
 		BSN: fixtures.BSNSuzanne, CaseDomains: []string{fixtures.BURZA}, UndomainedTasks: true, Callbacks: true, Calls: true,
 	})
 	require.NoError(t, err)
-	assert.Len(t, p.Cases, 201)
+	assert.Len(t, p.Cases, 501)
 	assert.Equal(t, []string{"00T0900000SuZa1AAB", "00T0900000SuZa3AAB"}, taskIDs(p))
-	var taskQueries []string
-	for _, ex := range e.rec.exchanges() {
-		if strings.Contains(ex.soql, "FROM Task") {
-			taskQueries = append(taskQueries, ex.soql)
+	assert.Equal(t, 1, e.rec.count(isDataRequest), "however many cases, the tasks come with the same request")
+}
+
+func TestCompositeRequestShape(t *testing.T) {
+	e := newEnv(t)
+	var body atomic.Pointer[[]byte]
+	e.rec.setBefore(func(r *http.Request) {
+		if r.URL.Path == compositePath {
+			b, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			body.Store(&b)
+			assert.Equal(t, http.MethodPost, r.Method)
+			assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
+		}
+	})
+	_, err := e.client.Profile(context.Background(), salesforce.Query{BSN: fixtures.BSNSuzanne, CaseDomains: []string{fixtures.BURZA}, Callbacks: true})
+	require.NoError(t, err)
+	require.NotNil(t, body.Load())
+	var req struct {
+		AllOrNone        *bool `json:"allOrNone"`
+		CompositeRequest []struct {
+			Method, URL, ReferenceID string
+		} `json:"compositeRequest"`
+	}
+	require.NoError(t, json.Unmarshal(*body.Load(), &req))
+	require.NotNil(t, req.AllOrNone)
+	assert.False(t, *req.AllOrNone, "one failed query does not roll back reads")
+	require.Len(t, req.CompositeRequest, 3)
+	var refs []string
+	for i, sr := range req.CompositeRequest {
+		refs = append(refs, sr.ReferenceID)
+		assert.Equal(t, http.MethodGet, sr.Method)
+		assert.True(t, strings.HasPrefix(sr.URL, "/services/data/v60.0/query?q=SELECT+"), sr.URL)
+		if i > 0 {
+			assert.Contains(t, sr.URL, "%27@{contact.records[0].Id}%27", "the reference is sent as written, inside the quotes")
 		}
 	}
-	require.Len(t, taskQueries, 2)
-	assert.Equal(t, 200, strings.Count(taskQueries[0], "'500090000"))
-	assert.Contains(t, taskQueries[0], "OR WhatId = null")
-	assert.Contains(t, taskQueries[1], "WhatId IN ('5000900000SuZa1AAB')")
-	assert.NotContains(t, taskQueries[1], "WhatId = null")
+	assert.Equal(t, []string{"contact", "cases", "tasks"}, refs)
+}
+
+func TestSubrequestErrorsMapAsRequestErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		match    string // the subrequest whose answer is replaced
+		status   int
+		body     string
+		want     error
+		wantCode string
+	}{
+		{"a rejected case query", "SELECT Id, CaseNumber", http.StatusBadRequest,
+			`[{"message":"\nSELECT Id FROM Case WHERE BSN__c = '999993653'\n^\nERROR at Row:1:Column:1\nNo such column","errorCode":"INVALID_FIELD"}]`, upstream.ErrRejected, "INVALID_FIELD"},
+		{"a failing task query", "FROM Task", http.StatusInternalServerError,
+			`[{"message":"An unexpected error occurred.","errorCode":"UNKNOWN_EXCEPTION"}]`, upstream.ErrUnavailable, "UNKNOWN_EXCEPTION"},
+		{"a halted task query though the Contact was found", "FROM Task", http.StatusBadRequest,
+			`[{"message":"Invalid reference specified.","errorCode":"PROCESSING_HALTED"}]`, upstream.ErrRejected, "PROCESSING_HALTED"},
+		{"the request limit inside", "SELECT Id, CaseNumber", http.StatusForbidden,
+			`[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]`, salesforce.ErrRequestLimit, "REQUEST_LIMIT_EXCEEDED"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.rec.setRewrite(func(ex *exchange) {
+				if ex.sub && strings.Contains(ex.soql, tt.match) {
+					ex.status, ex.body = tt.status, tt.body
+				}
+			})
+			_, err := e.client.Profile(context.Background(), salesforce.Query{BSN: fixtures.BSNSuzanne, CaseDomains: []string{fixtures.BURZA}, Callbacks: true})
+			require.ErrorIs(t, err, tt.want)
+			apiErr, ok := errors.AsType[*salesforce.APIError](err)
+			require.True(t, ok)
+			assert.Equal(t, tt.status, apiErr.Status)
+			assert.Equal(t, tt.wantCode, apiErr.Code)
+			assert.NotContains(t, err.Error(), fixtures.BSNSuzanne)
+			assert.Equal(t, 1, e.rec.count(isDataRequest), "a subrequest's error is not retried on its own")
+		})
+	}
+}
+
+func TestCompositeAnswersThatDoNotFitAreBadResponses(t *testing.T) {
+	tests := []struct {
+		name    string
+		rewrite func(*exchange)
+	}{
+		{"an answer without one subrequest", func(ex *exchange) {
+			if isComposite(*ex) {
+				var res struct {
+					CompositeResponse []json.RawMessage `json:"compositeResponse"`
+				}
+				_ = json.Unmarshal([]byte(ex.body), &res)
+				res.CompositeResponse = res.CompositeResponse[:len(res.CompositeResponse)-1]
+				b, _ := json.Marshal(res)
+				ex.body = string(b)
+			}
+		}},
+		{"an answer with a subrequest twice", func(ex *exchange) {
+			if isComposite(*ex) {
+				ex.body = strings.Replace(ex.body, `"referenceId":"cases"`, `"referenceId":"contact"`, 1)
+			}
+		}},
+		{"a task about a case among those about none", func(ex *exchange) {
+			if ex.sub && strings.Contains(ex.soql, "WhatId = null") {
+				ex.body = strings.Replace(ex.body, `"WhatId":null`, `"WhatId":"5000900000OvEr1AAB"`, 1)
+			}
+		}},
+		{"a task about no case among those about cases", func(ex *exchange) {
+			if ex.sub && strings.Contains(ex.soql, "WhatId IN (SELECT") {
+				ex.body = strings.Replace(ex.body, `"WhatId":"5000900000OvEr1AAB"`, `"WhatId":null`, 1)
+			}
+		}},
+		{"a subrequest status that is no status", func(ex *exchange) {
+			if ex.sub && strings.Contains(ex.soql, "FROM Contact") {
+				ex.status = 42
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.rec.setRewrite(tt.rewrite)
+			_, err := e.client.Profile(context.Background(), salesforce.Query{
+				BSN: fixtures.BSNOverdue, CaseDomains: []string{fixtures.BURZA}, UndomainedTasks: true, Callbacks: true, Calls: true,
+			})
+			require.ErrorIs(t, err, upstream.ErrBadResponse)
+			assert.NotContains(t, err.Error(), fixtures.BSNOverdue)
+		})
+	}
 }

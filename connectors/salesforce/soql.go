@@ -105,9 +105,19 @@ func escape(s string) (string, error) {
 	return b.String(), nil
 }
 
+// reference is a Composite API reference to a value of an earlier
+// subrequest's answer, such as @{contact.records[0].Id}. Salesforce puts
+// the value in its place before it runs the query; only the constants of
+// this package are references.
+type reference string
+
+// contactID is the Id of the resident's Contact in the composite request
+// of Profile: the first record of the subrequest "contact".
+const contactID reference = "@{" + refContact + ".records[0].Id}"
+
 // soqlValue is a validated value that may appear in a query.
 type soqlValue interface {
-	burgerservicenummer | domain | id | subtype
+	burgerservicenummer | domain | id | subtype | reference
 }
 
 // quote is v as a SOQL string literal.
@@ -146,7 +156,7 @@ const caseFields = "Id, CaseNumber, Subject, Status, Origin, CreatedDate, Domein
 
 // casesSOQL selects the contact's cases of the given domains only: the
 // filter runs at the source, so cases of other domains never leave it.
-func casesSOQL(contact id, domains []domain) (string, error) {
+func casesSOQL(contact reference, domains []domain) (string, error) {
 	c, err := quote(contact)
 	if err != nil {
 		return "", err
@@ -161,11 +171,11 @@ func casesSOQL(contact id, domains []domain) (string, error) {
 
 const taskFields = "Id, TaskSubtype, Subject, Status, ActivityDate, Owner.Name, ReminderDateTime, IsReminderSet, Reminders__c, WhatId, CreatedDate, IsClosed"
 
-// tasksSOQL selects the contact's tasks of the given subtypes that are
-// about one of cases, or (undomained) about no case at all. At least one
-// of cases and undomained must be given.
-func tasksSOQL(contact id, subtypes []subtype, cases []id, undomained bool) (string, error) {
-	if len(subtypes) == 0 || len(cases) == 0 && !undomained {
+// tasksSOQL selects the contact's tasks of the given subtypes about one of
+// the contact's cases of domains, by a semi-join: the cases are not listed
+// in the query, Salesforce picks them with the same filter as casesSOQL.
+func tasksSOQL(contact reference, subtypes []subtype, domains []domain) (string, error) {
+	if len(subtypes) == 0 || len(domains) == 0 {
 		return "", errors.New("task query that cannot match")
 	}
 	c, err := quote(contact)
@@ -176,23 +186,31 @@ func tasksSOQL(contact id, subtypes []subtype, cases []id, undomained bool) (str
 	if err != nil {
 		return "", err
 	}
-	var about string
-	switch {
-	case len(cases) > 0 && undomained:
-		in, err := list(cases)
-		if err != nil {
-			return "", err
-		}
-		about = "(WhatId IN " + in + " OR WhatId = null)"
-	case len(cases) > 0:
-		in, err := list(cases)
-		if err != nil {
-			return "", err
-		}
-		about = "WhatId IN " + in
-	default:
-		about = "WhatId = null"
+	in, err := list(domains)
+	if err != nil {
+		return "", err
 	}
 	return "SELECT " + taskFields + " FROM Task WHERE WhoId = " + c +
-		" AND TaskSubtype IN " + st + " AND " + about + " ORDER BY CreatedDate DESC", nil
+		" AND TaskSubtype IN " + st +
+		" AND WhatId IN (SELECT Id FROM Case WHERE ContactId = " + c + " AND Domein__c IN " + in + ")" +
+		" ORDER BY CreatedDate DESC", nil
+}
+
+// undomainedTasksSOQL selects the contact's tasks of the given subtypes
+// that are about no case. It is a query of its own: SOQL does not allow a
+// semi-join in an OR.
+func undomainedTasksSOQL(contact reference, subtypes []subtype) (string, error) {
+	if len(subtypes) == 0 {
+		return "", errors.New("task query that cannot match")
+	}
+	c, err := quote(contact)
+	if err != nil {
+		return "", err
+	}
+	st, err := list(subtypes)
+	if err != nil {
+		return "", err
+	}
+	return "SELECT " + taskFields + " FROM Task WHERE WhoId = " + c +
+		" AND TaskSubtype IN " + st + " AND WhatId = null ORDER BY CreatedDate DESC", nil
 }

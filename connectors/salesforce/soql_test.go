@@ -98,7 +98,6 @@ func TestBSNErrorDoesNotEchoTheValue(t *testing.T) {
 }
 
 func TestQueries(t *testing.T) {
-	contact, cases := id("0030900000SuZaNAAV"), []id{"5000900000SuZa1AAB", "5000900000SuZa2AAB"}
 	tests := []struct {
 		name string
 		got  func() (string, error)
@@ -106,15 +105,13 @@ func TestQueries(t *testing.T) {
 	}{
 		{"contact", func() (string, error) { return contactSOQL("999993653") },
 			"SELECT Id FROM Contact WHERE BSN__c = '999993653' LIMIT 2"},
-		{"cases", func() (string, error) { return casesSOQL(contact, []domain{"BURZA", "KCC"}) },
-			"SELECT Id, CaseNumber, Subject, Status, Origin, CreatedDate, Domein__c, IsClosed FROM Case WHERE ContactId = '0030900000SuZaNAAV' AND Domein__c IN ('BURZA','KCC') ORDER BY CreatedDate DESC"},
-		{"tasks about cases or none", func() (string, error) {
-			return tasksSOQL(contact, []subtype{subtypeCallback, subtypeCall}, cases, true)
-		}, "SELECT " + taskFields + " FROM Task WHERE WhoId = '0030900000SuZaNAAV' AND TaskSubtype IN ('Task','Call') AND (WhatId IN ('5000900000SuZa1AAB','5000900000SuZa2AAB') OR WhatId = null) ORDER BY CreatedDate DESC"},
-		{"tasks about cases", func() (string, error) { return tasksSOQL(contact, []subtype{subtypeCall}, cases[:1], false) },
-			"SELECT " + taskFields + " FROM Task WHERE WhoId = '0030900000SuZaNAAV' AND TaskSubtype IN ('Call') AND WhatId IN ('5000900000SuZa1AAB') ORDER BY CreatedDate DESC"},
-		{"tasks about no case", func() (string, error) { return tasksSOQL(contact, []subtype{subtypeCallback}, nil, true) },
-			"SELECT " + taskFields + " FROM Task WHERE WhoId = '0030900000SuZaNAAV' AND TaskSubtype IN ('Task') AND WhatId = null ORDER BY CreatedDate DESC"},
+		{"cases", func() (string, error) { return casesSOQL(contactID, []domain{"BURZA", "KCC"}) },
+			"SELECT Id, CaseNumber, Subject, Status, Origin, CreatedDate, Domein__c, IsClosed FROM Case WHERE ContactId = '@{contact.records[0].Id}' AND Domein__c IN ('BURZA','KCC') ORDER BY CreatedDate DESC"},
+		{"tasks about the cases of the domains", func() (string, error) {
+			return tasksSOQL(contactID, []subtype{subtypeCallback, subtypeCall}, []domain{"BURZA", "KCC"})
+		}, "SELECT " + taskFields + " FROM Task WHERE WhoId = '@{contact.records[0].Id}' AND TaskSubtype IN ('Task','Call') AND WhatId IN (SELECT Id FROM Case WHERE ContactId = '@{contact.records[0].Id}' AND Domein__c IN ('BURZA','KCC')) ORDER BY CreatedDate DESC"},
+		{"tasks about no case", func() (string, error) { return undomainedTasksSOQL(contactID, []subtype{subtypeCallback}) },
+			"SELECT " + taskFields + " FROM Task WHERE WhoId = '@{contact.records[0].Id}' AND TaskSubtype IN ('Task') AND WhatId = null ORDER BY CreatedDate DESC"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,9 +120,11 @@ func TestQueries(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
-	_, err := tasksSOQL(contact, []subtype{subtypeCall}, nil, false)
+	_, err := tasksSOQL(contactID, []subtype{subtypeCall}, nil)
 	assert.Error(t, err, "a task query that cannot match is never built")
-	_, err = tasksSOQL(contact, nil, cases, true)
+	_, err = tasksSOQL(contactID, nil, []domain{"BURZA"})
+	assert.Error(t, err)
+	_, err = undomainedTasksSOQL(contactID, nil)
 	assert.Error(t, err)
 }
 
