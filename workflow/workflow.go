@@ -35,7 +35,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -194,11 +193,10 @@ type SMTPConfig struct {
 
 // Workflow runs wrap-ups and callbacks. It is safe for concurrent use.
 type Workflow struct {
-	cfg     Config
-	db      backend
-	mailer  Mailer
-	log     *slog.Logger
-	started sync.Once
+	cfg    Config
+	db     backend
+	mailer Mailer
+	log    *slog.Logger
 }
 
 // Errors of the package.

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -380,13 +379,13 @@ func permanent(err error) bool {
 	var se *upstream.StatusError
 	if errors.As(err, &se) {
 		switch se.Status {
-		case http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity:
+		case 400, 404, 409, 422: // bad request, not found, conflict, unprocessable
 			return true
 		}
 	}
 	if ae, ok := errors.AsType[*salesforce.APIError](err); ok {
 		switch ae.Status {
-		case http.StatusBadRequest, http.StatusNotFound:
+		case 400, 404:
 			return true
 		}
 	}
