@@ -7,10 +7,12 @@ import (
 	"database/sql"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,6 +163,23 @@ type env struct {
 	sfC   *salesforce.Client
 	mail  *mailSink
 	audit *auditLog
+	// loseKI and loseSF are how many of the next POSTs to each system
+	// are carried out but answered 502, as if the answer was lost.
+	loseKI, loseSF atomic.Int32
+}
+
+// lossy serves next, but for a POST while *lose is positive throws the
+// answer away and says 502.
+func lossy(next http.Handler, lose *atomic.Int32) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && !strings.Contains(r.URL.Path, "oauth2") && lose.Add(-1) >= 0 {
+			next.ServeHTTP(httptest.NewRecorder(), r)
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+			return
+		}
+		lose.Store(max(lose.Load(), 0))
+		next.ServeHTTP(w, r)
+	})
 }
 
 func newEnv(t *testing.T) *env {
@@ -169,10 +188,10 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	e := &env{clock: &clock{now: at}, audit: &auditLog{}}
 	e.ki = kifake.New(kifake.Options{Token: kiToken, Now: e.clock.Now})
-	kiSrv := httptest.NewServer(e.ki)
+	kiSrv := httptest.NewServer(lossy(e.ki, &e.loseKI))
 	t.Cleanup(kiSrv.Close)
 	e.sf = sffake.New(sffake.Options{ConsumerKey: consumerKey, Username: sfUser, PublicKey: rsaKey().Public(), Now: e.clock.Now})
-	sfSrv := httptest.NewServer(e.sf)
+	sfSrv := httptest.NewServer(lossy(e.sf, &e.loseSF))
 	t.Cleanup(sfSrv.Close)
 	fast := upstream.Config{Timeout: 2 * time.Second, RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond,
 		BreakerCooldown: 20 * time.Millisecond}

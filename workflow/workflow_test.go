@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/klantbeeld/klantbeeld/connectors/klantinteracties"
+	"github.com/klantbeeld/klantbeeld/connectors/salesforce"
 	"github.com/klantbeeld/klantbeeld/fixtures"
 	sffake "github.com/klantbeeld/klantbeeld/fixtures/salesforce"
 	"github.com/klantbeeld/klantbeeld/workflow"
@@ -320,5 +321,173 @@ func TestHandledCallbackGetsNoReminder(t *testing.T) {
 	require.NoError(t, err)
 	for _, c := range r.Callbacks {
 		assert.NotEqual(t, res.ID, c.ID)
+	}
+}
+
+// TestLostAnswersAreNotWrittenTwice loses the answer to the first
+// klantcontact POST and the first Task POST: both were carried out, the
+// retries find them (referentienummer, Klantbeeld_Key__c) instead of
+// creating them again.
+func TestLostAnswersAreNotWrittenTwice(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config(t)
+	cfg.DB = openSQLite(t)
+	w := startWorkflow(t, cfg)
+	ctx := context.Background()
+	e.loseKI.Store(1)
+	e.loseSF.Store(1)
+	res, err := w.WrapUp(ctx, suzanneWrapUp(), "lost")
+	require.NoError(t, err)
+	eventually(t, "both written", func() bool {
+		r, err := w.Result(ctx, res.ID)
+		return err == nil && r.Klantinteracties.Status == workflow.StatusWritten && r.Salesforce.Status == workflow.StatusWritten
+	})
+	assert.Equal(t, int32(0), e.loseKI.Load())
+	assert.Equal(t, int32(0), e.loseSF.Load())
+	assert.Len(t, contactsWithRef(t, e, res.ID), 1)
+	assert.Len(t, tasksWithKey(e, res.ID), 1)
+}
+
+// TestWrapUpIsDurableAcrossARestart records a wrap-up while both systems
+// are down, stops that workflow, and lets a new one on the same database
+// finish the writes.
+func TestWrapUpIsDurableAcrossARestart(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config(t)
+	cfg.DB = openSQLite(t)
+	cfg.WriteWait = 500 * time.Millisecond
+	ctx := context.Background()
+	e.ki.SetDown(true)
+	e.sf.SetDown(true)
+	first, err := workflow.New(ctx, cfg)
+	require.NoError(t, err)
+	require.NoError(t, first.Start(ctx))
+	res, err := first.WrapUp(ctx, suzanneWrapUp(), "restart")
+	require.NoError(t, err)
+	assert.Equal(t, workflow.StatusPending, res.Klantinteracties.Status)
+	assert.Equal(t, workflow.StatusPending, res.Salesforce.Status)
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, first.Stop(stopCtx))
+
+	e.ki.SetDown(false)
+	e.sf.SetDown(false)
+	second := startWorkflow(t, cfg)
+	eventually(t, "both written after the restart", func() bool {
+		r, err := second.Result(ctx, res.ID)
+		return err == nil && r.Klantinteracties.Status == workflow.StatusWritten && r.Salesforce.Status == workflow.StatusWritten
+	})
+	assert.Len(t, contactsWithRef(t, e, res.ID), 1)
+	assert.Len(t, tasksWithKey(e, res.ID), 1)
+}
+
+func TestWrapUpWithoutCallbackIsALoggedCall(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config(t)
+	cfg.DB = openSQLite(t)
+	w := startWorkflow(t, cfg)
+	wu := suzanneWrapUp()
+	wu.Callback, wu.Zaak = nil, ""
+	res, err := w.WrapUp(context.Background(), wu, "no-callback")
+	require.NoError(t, err)
+	require.Equal(t, workflow.StatusWritten, res.Klantinteracties.Status, res.Klantinteracties.Error)
+	require.Equal(t, workflow.StatusWritten, res.Salesforce.Status, res.Salesforce.Error)
+	assert.Empty(t, res.Klantinteracties.InterneTaak)
+	assert.Empty(t, res.Klantinteracties.Onderwerpobject)
+	assert.True(t, res.CallbackDue.IsZero())
+	task := tasksWithKey(e, res.ID)[0]
+	assert.Equal(t, "Call", task["TaskSubtype"])
+	assert.Equal(t, "Completed", task["Status"])
+	assert.Equal(t, fixtures.Owners[0].ID, task["OwnerId"], "owned by the employee who wrapped up")
+	c := contactsWithRef(t, e, res.ID)
+	require.Len(t, c, 1)
+	assert.Empty(t, c[0].Taken)
+}
+
+// TestSearchMergesBothSystems lists a department's callbacks: the one
+// written here once (not once per system), a Salesforce Task made
+// elsewhere, most urgent first; with Klantinteracties down the list still
+// holds the workflow's own callbacks and says which source is missing.
+func TestSearchMergesBothSystems(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config(t)
+	cfg.DB = openSQLite(t)
+	w := startWorkflow(t, cfg)
+	ctx := context.Background()
+	wu := suzanneWrapUp()
+	wu.Callback.Toegewezen = workflow.Assignee{Kind: workflow.Afdeling, ID: "burgerzaken"}
+	wu.Callback.Due = e.clock.Now().Add(time.Hour)
+	soon, err := w.WrapUp(ctx, wu, "soon")
+	require.NoError(t, err)
+	wu.Callback.Due = e.clock.Now().Add(72 * time.Hour)
+	wu.Onderwerp = "Verhuizing"
+	later, err := w.WrapUp(ctx, wu, "later")
+	require.NoError(t, err)
+	// A callback made in Salesforce itself, for the department's queue, overdue.
+	sfOnly, _, err := e.sfC.EnsureTask(ctx, salesforce.NewTask{Key: "elsewhere", Subtype: salesforce.SubtypeTask,
+		Subject: "Terugbellen (CRM)", OwnerID: sffake.Queues[0].ID, Due: e.clock.Now().AddDate(0, 0, -2)})
+	require.NoError(t, err)
+	e.clock.Set(e.clock.Now().Add(2 * time.Hour))
+
+	q := workflow.SearchQuery{Owners: []workflow.Assignee{{Kind: workflow.Afdeling, ID: "burgerzaken"}}}
+	r, err := w.Search(ctx, q)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"klantinteracties": "ok", "salesforce": "ok"}, r.Sources)
+	var ids []string
+	for _, c := range r.Callbacks {
+		ids = append(ids, c.ID)
+	}
+	assert.Equal(t, []string{"salesforce:" + sfOnly, soon.ID, later.ID}, ids)
+	assert.True(t, r.Callbacks[0].Overdue)
+	assert.True(t, r.Callbacks[1].Overdue)
+	assert.False(t, r.Callbacks[2].Overdue)
+	assert.Equal(t, "Suzanne Moulin", r.Callbacks[1].ResidentName)
+	assert.Empty(t, r.Callbacks[0].ResidentName)
+	for _, c := range r.Callbacks {
+		assert.NotContains(t, c.ResidentName+c.Onderwerp+c.ID, fixtures.BSNSuzanne)
+	}
+
+	// Someone else's list holds their own (the scenario's CRM callbacks of
+	// Jan de Vries, one with three reminders), not the department's.
+	r, err = w.Search(ctx, workflow.SearchQuery{Owners: []workflow.Assignee{{Kind: workflow.Medewerker, ID: "jdevries"}}})
+	require.NoError(t, err)
+	require.NotEmpty(t, r.Callbacks)
+	for _, c := range r.Callbacks {
+		assert.NotContains(t, []string{soon.ID, later.ID, "salesforce:" + sfOnly}, c.ID)
+		assert.Equal(t, "jdevries", c.Assignee.ID)
+	}
+	assert.Equal(t, 3, r.Callbacks[0].RemindersSent, "the most overdue first")
+
+	e.ki.SetDown(true)
+	r, err = w.Search(ctx, q)
+	require.NoError(t, err)
+	assert.Equal(t, "unavailable", r.Sources["klantinteracties"])
+	assert.Len(t, r.Callbacks, 3)
+
+	_, err = w.Search(ctx, workflow.SearchQuery{})
+	assert.ErrorIs(t, err, workflow.ErrInvalid)
+	_, err = w.Search(ctx, workflow.SearchQuery{Owners: []workflow.Assignee{{Kind: "team", ID: "x"}}})
+	assert.ErrorIs(t, err, workflow.ErrInvalid)
+}
+
+func TestNewChecksConfig(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for name, change := range map[string]func(*workflow.Config){
+		"no database":     func(c *workflow.Config) { c.DB = nil },
+		"schema":          func(c *workflow.Config) { c.Schema = "x" },
+		"no audit":        func(c *workflow.Config) { c.Audit = nil },
+		"no smtp":         func(c *workflow.Config) { c.SMTP.Addr = "" },
+		"no directory":    func(c *workflow.Config) { c.Directory = nil },
+		"bad backup":      func(c *workflow.Config) { c.Backup = map[string]workflow.Assignee{"x": {Kind: "team", ID: "y"}} },
+		"negative term":   func(c *workflow.Config) { c.Term = -time.Hour },
+		"no salesforce":   func(c *workflow.Config) { c.Salesforce = nil },
+		"no klantcontact": func(c *workflow.Config) { c.Klantinteracties = nil },
+	} {
+		cfg := e.config(t)
+		cfg.DB = openSQLite(t)
+		change(&cfg)
+		_, err := workflow.New(ctx, cfg)
+		assert.Error(t, err, name)
 	}
 }
