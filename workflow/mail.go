@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"mime"
 	"net"
 	"net/mail"
@@ -23,6 +24,18 @@ type Mail struct {
 // Mailer sends mail.
 type Mailer interface {
 	Send(ctx context.Context, m Mail) error
+}
+
+// LogMailer logs the mail it would send (recipient and subject, not the
+// body), for the demo and for installations without a mail server.
+type LogMailer struct {
+	Logger *slog.Logger
+}
+
+// Send logs m.
+func (l LogMailer) Send(ctx context.Context, m Mail) error {
+	l.Logger.InfoContext(ctx, "reminder e-mail (not sent)", "to", m.To, "subject", m.Subject)
+	return nil
 }
 
 // SMTPMailer sends mail with net/smtp: STARTTLS when the server offers it,

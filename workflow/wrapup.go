@@ -207,6 +207,15 @@ func (w *Workflow) WrapUp(ctx context.Context, wu WrapUp, idempotencyKey string)
 	if err := wu.validate(); err != nil {
 		return nil, err
 	}
+	if cb := wu.Callback; cb != nil {
+		// An owner nobody can reach would never be reminded.
+		if _, err := w.cfg.Directory.SalesforceOwner(cb.Toegewezen); err != nil {
+			return nil, invalid("callback.toegewezen", "not in the directory (no Salesforce owner)")
+		}
+		if _, err := w.cfg.Directory.Email(cb.Toegewezen); err != nil {
+			return nil, invalid("callback.toegewezen", "not in the directory (no e-mail address)")
+		}
+	}
 	req := request{WrapUp: wu}
 	if cb := wu.Callback; cb != nil {
 		req.Due = cb.Due
