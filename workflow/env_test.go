@@ -312,3 +312,6 @@ func suzanneWrapUp() workflow.WrapUp {
 		Employee: workflow.Employee{Sub: "kcc-anna", Department: "kcc"},
 	}
 }
+
+// The gateway's audit log is an Auditor.
+var _ workflow.Auditor = (*audit.Log)(nil)
