@@ -2,9 +2,11 @@ package workflow_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/klantbeeld/klantbeeld/audit/postgres/pgtest"
@@ -57,4 +59,26 @@ func TestWrapUpOnPostgreSQLIsIdempotent(t *testing.T) {
 	require.Equal(t, first.ID, again.ID)
 	require.Len(t, tasksWithKey(e, first.ID), 1)
 	require.Len(t, contactsWithRef(t, e, first.ID), 1)
+
+	// The same new key at both gateways at once: one wrap-up.
+	results := make([]*workflow.Result, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Go(func() {
+			r, err := ws[i].WrapUp(ctx, suzanneWrapUp(), "pg-race")
+			assert.NoError(t, err)
+			results[i] = r
+		})
+	}
+	wg.Wait()
+	require.NotNil(t, results[0])
+	require.NotNil(t, results[1])
+	assert.Equal(t, results[0].ID, results[1].ID)
+	assert.NotEqual(t, results[0].Replayed, results[1].Replayed, "one wrote, the other replayed")
+	eventually(t, "the race's wrap-up is written", func() bool {
+		r, err := ws[0].Result(ctx, results[0].ID)
+		return err == nil && r.Klantinteracties.Status == workflow.StatusWritten && r.Salesforce.Status == workflow.StatusWritten
+	})
+	assert.Len(t, tasksWithKey(e, results[0].ID), 1)
+	assert.Len(t, contactsWithRef(t, e, results[0].ID), 1)
 }
