@@ -584,10 +584,9 @@ func (w *Workflow) writeSalesforce(ctx context.Context, r *row) error {
 		}
 		t.Subtype, t.Status, t.OwnerID = salesforce.SubtypeTask, salesforce.TaskNotStarted, owner
 		t.Subject = "Terugbellen: " + cb.GevraagdeHandeling
-		t.Due, t.ReminderAt = req.Due.In(w.cfg.Calendar.Location), req.Due
-		if y, m, d := t.Due.Date(); true {
-			t.Due = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-		}
+		// ActivityDate is the due date as the municipality's calendar has it.
+		y, m, d := req.Due.In(w.cfg.Calendar.Location).Date()
+		t.Due, t.ReminderAt = time.Date(y, m, d, 0, 0, 0, 0, time.UTC), req.Due
 	} else {
 		// No callback: the contact as a logged call, owned by whoever
 		// wrapped it up when Salesforce knows them.
