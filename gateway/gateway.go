@@ -67,8 +67,9 @@ type Config struct {
 	Unauthenticated RateLimit
 	// CallerLimits bound, per purpose, how often one caller (an
 	// organisation by its OIN, an employee by sub) may ask for a resident
-	// view: the key is the purpose, "*" every purpose without a key of its
-	// own; a purpose without either is not limited. Past the budget the
+	// view: the key is the purpose; "*" is one budget per caller shared by
+	// every purpose without a key of its own; without "*" those are not
+	// limited. Past the budget the
 	// answer is 429 with Retry-After, and the refusal is recorded. Clients
 	// bounds the callers remembered per purpose.
 	CallerLimits map[string]RateLimit
