@@ -126,7 +126,9 @@ type Identity struct {
 // Verifier checks the bearer JWTs of employees and organisations. It is
 // safe for concurrent use.
 type Verifier struct {
-	tokens      *checker
+	tokens *checker
+	// fsc checks the tokens of Fsc-Authorization; nil: tokens does.
+	fsc         *checker
 	requireCert bool
 }
 
@@ -138,21 +140,36 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Verifier{tokens: c, requireCert: cfg.RequireOrganisationCertificate}, nil
+	v := &Verifier{tokens: c, requireCert: cfg.RequireOrganisationCertificate}
+	if cfg.FSC != nil {
+		if v.fsc, err = newChecker(ctx, *cfg.FSC, "auth.fsc"); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
 }
 
 // Authenticate verifies the request's token: the Fsc-Authorization
-// header's when an FSC Inway forwarded one, else the bearer token. It
+// header's when an FSC Inway forwarded one (checked against Config.FSC
+// when that is set), else the bearer token. It
 // returns ErrNoToken when there is none, a *TokenError (matching
 // ErrInvalidToken) when it is refused. An organisation's token on a
 // connection with a client certificate must name the certificate's OIN
 // (ReasonCertificate). ctx bounds a key refetch.
 func (v *Verifier) Authenticate(ctx context.Context, r *http.Request) (Identity, error) {
-	raw, err := requestToken(r)
+	raw, viaFSC, err := requestToken(r)
 	if err != nil {
 		return Identity{}, err
 	}
-	id, err := v.VerifyToken(ctx, raw)
+	tokens := v.tokens
+	if viaFSC && v.fsc != nil {
+		tokens = v.fsc
+	}
+	cl, err := tokens.check(ctx, raw)
+	if err != nil {
+		return Identity{}, err
+	}
+	id, err := identityOf(cl)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -162,7 +179,8 @@ func (v *Verifier) Authenticate(ctx context.Context, r *http.Request) (Identity,
 	return id, nil
 }
 
-// VerifyToken verifies a compact JWT: see Authenticate.
+// VerifyToken verifies a compact JWT of the identity provider (not the
+// FSC Manager's): see Authenticate.
 func (v *Verifier) VerifyToken(ctx context.Context, raw string) (Identity, error) {
 	cl, err := v.tokens.check(ctx, raw)
 	if err != nil {

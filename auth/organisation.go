@@ -134,24 +134,26 @@ func (v *Verifier) matchCertificate(r *http.Request, id Identity) error {
 
 // requestToken is the token of a request to the API: the Fsc-Authorization
 // header's when there is one (as the FSC Inway forwards it: the token
-// itself, or after "Bearer "), else the Authorization bearer token.
-func requestToken(r *http.Request) (string, error) {
+// itself, or after "Bearer "; viaFSC is then true), else the
+// Authorization bearer token.
+func requestToken(r *http.Request) (token string, viaFSC bool, err error) {
 	hs := r.Header.Values(FSCAuthorization)
 	if len(hs) == 0 {
-		return bearer(r)
+		tok, err := bearer(r)
+		return tok, false, err
 	}
 	if len(hs) > 1 {
-		return "", refuse(ReasonMalformed, "", errors.New("more than one Fsc-Authorization header"))
+		return "", true, refuse(ReasonMalformed, "", errors.New("more than one Fsc-Authorization header"))
 	}
 	tok := strings.TrimSpace(hs[0])
 	if scheme, rest, ok := strings.Cut(tok, " "); ok && strings.EqualFold(scheme, "Bearer") {
 		tok = strings.TrimSpace(rest)
 	}
 	if tok == "" {
-		return "", ErrNoToken
+		return "", true, ErrNoToken
 	}
 	if len(tok) > maxAuthorization {
-		return "", refuse(ReasonMalformed, "", errors.New("token larger than 16 KiB"))
+		return "", true, refuse(ReasonMalformed, "", errors.New("token larger than 16 KiB"))
 	}
-	return tok, nil
+	return tok, true, nil
 }

@@ -158,3 +158,40 @@ func TestValidOIN(t *testing.T) {
 	_, ok := auth.CertificateOIN(nil)
 	assert.False(t, ok)
 }
+
+func TestFSCManagerTokensAreCheckedAgainstTheManager(t *testing.T) {
+	const manager, inway = "https://manager.fsc.gemeente.example", "https://inway.gemeente.example"
+	idp := newRSASigner(t, "idp-1")
+	fsc := newECSigner(t, "manager-1")
+	cfg := config(t, newClock(), idp.public(t))
+	fscCfg := config(t, newClock(), fsc.public(t))
+	fscCfg.Issuer, fscCfg.Audience = manager, inway
+	cfg.FSC = &fscCfg
+	v, err := auth.NewVerifier(context.Background(), cfg)
+	require.NoError(t, err)
+
+	// An FSC access token: the outway's organisation (peer id = OIN) as sub.
+	access := fsc.token(t, claims{"iss": manager, "aud": inway, "iat": unix(0), "exp": unix(5 * time.Minute), "sub": oinUWV, "svc": "klantbeeld"})
+	r := bearerRequest("")
+	r.Header.Set("Fsc-Authorization", access)
+	id, err := v.Authenticate(context.Background(), r)
+	require.NoError(t, err)
+	assert.Equal(t, oinUWV, id.Organisation)
+
+	// The manager's tokens count only as FSC tokens, the identity
+	// provider's only as bearer tokens.
+	_, err = v.Authenticate(context.Background(), bearerRequest(access))
+	require.ErrorIs(t, err, auth.ErrInvalidToken)
+	r = bearerRequest("")
+	r.Header.Set("Fsc-Authorization", idp.token(t, clientCredentials()))
+	_, err = v.Authenticate(context.Background(), r)
+	require.ErrorIs(t, err, auth.ErrInvalidToken)
+	_, err = v.Authenticate(context.Background(), bearerRequest(idp.token(t, clientCredentials())))
+	require.NoError(t, err)
+
+	bad := fscCfg
+	bad.Issuer = ""
+	cfg.FSC = &bad
+	_, err = auth.NewVerifier(context.Background(), cfg)
+	require.ErrorContains(t, err, "auth.fsc.issuer")
+}

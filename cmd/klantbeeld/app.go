@@ -102,11 +102,15 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := auth.NewVerifier(ctx, auth.Config{
+	authCfg := auth.Config{
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience,
 		JWKSURL: cfg.Auth.JWKSURL, JWKSFile: cfg.Auth.JWKSFile,
 		RequireOrganisationCertificate: cfg.TLS.RequireClientCertificate,
-	})
+	}
+	if f := cfg.Auth.FSC; f.Issuer != "" {
+		authCfg.FSC = &auth.Config{Issuer: f.Issuer, Audience: f.Audience, JWKSURL: f.JWKSURL, JWKSFile: f.JWKSFile}
+	}
+	verifier, err := auth.NewVerifier(ctx, authCfg)
 	if err != nil {
 		return nil, err
 	}

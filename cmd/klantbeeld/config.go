@@ -80,6 +80,18 @@ type AuthConfig struct {
 	JWKSURL   string          `yaml:"jwks_url"`
 	JWKSFile  string          `yaml:"jwks_file"`
 	Residents ResidentsConfig `yaml:"residents"`
+	// FSC is the FSC Manager whose access tokens the municipality's Inway
+	// forwards in Fsc-Authorization; empty Issuer: those are checked as
+	// the identity provider's.
+	FSC FSCConfig `yaml:"fsc"`
+}
+
+// FSCConfig is an FSC Manager as a token issuer.
+type FSCConfig struct {
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	JWKSURL  string `yaml:"jwks_url"`
+	JWKSFile string `yaml:"jwks_file"`
 }
 
 // ResidentsConfig is the identity provider of residents (DigiD through the
@@ -385,6 +397,22 @@ func (c Config) Validate() error {
 		}
 		if r.BSNClaim == "" {
 			bad("auth.residents.bsn_claim", "is empty")
+		}
+	}
+	if f := c.Auth.FSC; f != (FSCConfig{}) {
+		if f.Issuer == "" {
+			bad("auth.fsc.issuer", "is empty")
+		}
+		if f.Audience == "" {
+			bad("auth.fsc.audience", "is empty")
+		}
+		switch {
+		case f.JWKSURL == "" && f.JWKSFile == "":
+			bad("auth.fsc.jwks_url", "set auth.fsc.jwks_url or auth.fsc.jwks_file")
+		case f.JWKSURL != "" && f.JWKSFile != "":
+			bad("auth.fsc.jwks_file", "set only one of auth.fsc.jwks_url and auth.fsc.jwks_file")
+		case f.JWKSURL != "":
+			checkURL(bad, "auth.fsc.jwks_url", f.JWKSURL)
 		}
 	}
 	switch {

@@ -310,6 +310,8 @@ func TestTLSAndAccessConfig(t *testing.T) {
 		{"certificates required without a CA", []string{"KLANTBEELD_TLS_CERT_FILE=/c", "KLANTBEELD_TLS_KEY_FILE=/k", "KLANTBEELD_TLS_REQUIRE_CLIENT_CERTIFICATE=true"}, "tls.require_client_certificate"},
 		{"TLS and plain HTTP both", []string{"KLANTBEELD_TLS_CERT_FILE=/c", "KLANTBEELD_TLS_KEY_FILE=/k", "KLANTBEELD_TLS_PLAIN_HTTP=true"}, "tls.plain_http"},
 		{"a bool that is none", []string{"KLANTBEELD_TLS_PLAIN_HTTP=yes please"}, "tls.plain_http"},
+		{"an FSC Manager without keys", []string{"KLANTBEELD_AUTH_FSC_ISSUER=https://manager.example", "KLANTBEELD_AUTH_FSC_AUDIENCE=klantbeeld"}, "auth.fsc.jwks_url"},
+		{"an FSC Manager without issuer", []string{"KLANTBEELD_AUTH_FSC_JWKS_FILE=/etc/kb/fsc.json", "KLANTBEELD_AUTH_FSC_AUDIENCE=klantbeeld"}, "auth.fsc.issuer"},
 		{"every origin", []string{"KLANTBEELD_CORS_ALLOWED_ORIGINS=*"}, "cors.allowed_origins"},
 		{"an origin with a path", []string{"KLANTBEELD_CORS_ALLOWED_ORIGINS=https://app.example/x"}, "cors.allowed_origins"},
 	}
@@ -355,4 +357,49 @@ func TestTLSAndAccessConfig(t *testing.T) {
 	assert.Equal(t, 30, cfg.callerLimits()["uwv-werk-en-inkomen"].Burst)
 	assert.Equal(t, 2*time.Second, cfg.callerLimits()["uwv-werk-en-inkomen"].Every)
 	assert.Equal(t, 60, cfg.callerLimits()["*"].Burst)
+}
+
+func TestAnFSCManagersTokenThroughTheInway(t *testing.T) {
+	dir := t.TempDir()
+	setup, err := newDemoSetup(dir, "127.0.0.1:0", sources.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { setup.Sources.Close() })
+	manager, err := newDemoIdP("https://manager.fsc.demo.example", filepath.Join(dir, "manager-key.pem"), time.Now)
+	require.NoError(t, err)
+	jwks, err := manager.JWKS()
+	require.NoError(t, err)
+	jwksFile := filepath.Join(dir, "manager-jwks.json")
+	require.NoError(t, os.WriteFile(jwksFile, jwks, 0o600))
+	cfg := setup.Config
+	cfg.Auth.FSC = FSCConfig{Issuer: "https://manager.fsc.demo.example", Audience: "https://inway.demo.example", JWKSFile: jwksFile}
+	require.NoError(t, cfg.Validate())
+	app := startApp(t, cfg)
+
+	// The FSC access token names the outway's organisation by its peer id, the OIN.
+	tok, err := manager.Token(demoUser{Sub: demoOrganisation.Organisation}, tokenOptions{Audience: "https://inway.demo.example", TTL: 5 * time.Minute})
+	require.NoError(t, err)
+	send := func(header, value string) (*http.Response, string) {
+		req, err := http.NewRequest(http.MethodPost, app.URL()+"/v1/resident-views", strings.NewReader(`{"bsn":"999993653","purpose":"uwv-werk-en-inkomen"}`))
+		require.NoError(t, err)
+		req.Header.Set(header, value)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Fsc-Transaction-Id", "01JDB3F7Q9X2M5V8K4T6N1R0PZ")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, body := send("Fsc-Authorization", tok)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	assert.Equal(t, "01JDB3F7Q9X2M5V8K4T6N1R0PZ", resp.Header.Get("Fsc-Transaction-Id"))
+	evs, err := audit.Events(context.Background(), app.Store, 0, 100)
+	require.NoError(t, err)
+	ev := evs[len(evs)-1]
+	assert.Equal(t, demoOrganisation.Organisation, ev.Actor.Organisation)
+	require.NotNil(t, ev.ForeignOperation)
+	assert.Equal(t, "01JDB3F7Q9X2M5V8K4T6N1R0PZ", ev.ForeignOperation.FSCTransactionID)
+
+	resp, body = send("Authorization", "Bearer "+tok)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the manager's token is no bearer token of the identity provider: %s", body)
 }
