@@ -76,6 +76,9 @@ type Actor struct {
 	Department   string   `json:"department,omitempty"`
 	Roles        []string `json:"roles,omitempty"`
 	Organisation string   `json:"organisation,omitempty"`
+	// Delegate is who acted on the organisation's behalf (the token's
+	// act claim), when it names one.
+	Delegate string `json:"delegate,omitempty"`
 }
 
 // Context names the contact or case that justified the look-up.

@@ -111,14 +111,25 @@ type Identity struct {
 	// Roles are the token's roles array; nil when the claim is absent.
 	Roles []string
 	// Organisation is the OIN of another government calling with a
-	// client-credentials token; empty for employees.
+	// client-credentials token: its organisation claim, or the client_id
+	// or sub of a token without department; empty for employees.
 	Organisation string
+	// Delegate is the sub of the token's act claim (RFC 8693): who acts
+	// on the subject's behalf; empty when there is none.
+	Delegate string
+	// Purposes are the values of an organisation token's scope: the
+	// purposes it was issued for. nil when the token has no scope (the
+	// policy alone binds the organisation); always nil for employees.
+	Purposes []string
 }
 
 // Verifier checks the bearer JWTs of employees and organisations. It is
 // safe for concurrent use.
 type Verifier struct {
 	tokens *checker
+	// fsc checks the tokens of Fsc-Authorization; nil: tokens does.
+	fsc         *checker
+	requireCert bool
 }
 
 // NewVerifier checks cfg and loads the keys once; it fails, naming the
@@ -129,21 +140,47 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Verifier{tokens: c}, nil
+	v := &Verifier{tokens: c, requireCert: cfg.RequireOrganisationCertificate}
+	if cfg.FSC != nil {
+		if v.fsc, err = newChecker(ctx, *cfg.FSC, "auth.fsc"); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
 }
 
-// Authenticate verifies the request's bearer token. It returns ErrNoToken
-// when there is none, a *TokenError (matching ErrInvalidToken) when it is
-// refused. ctx bounds a key refetch.
+// Authenticate verifies the request's token: the Fsc-Authorization
+// header's when an FSC Inway forwarded one (checked against Config.FSC
+// when that is set), else the bearer token. It
+// returns ErrNoToken when there is none, a *TokenError (matching
+// ErrInvalidToken) when it is refused. An organisation's token on a
+// connection with a client certificate must name the certificate's OIN
+// (ReasonCertificate). ctx bounds a key refetch.
 func (v *Verifier) Authenticate(ctx context.Context, r *http.Request) (Identity, error) {
-	raw, err := bearer(r)
+	raw, viaFSC, err := requestToken(r)
 	if err != nil {
 		return Identity{}, err
 	}
-	return v.VerifyToken(ctx, raw)
+	tokens := v.tokens
+	if viaFSC && v.fsc != nil {
+		tokens = v.fsc
+	}
+	cl, err := tokens.check(ctx, raw)
+	if err != nil {
+		return Identity{}, err
+	}
+	id, err := identityOf(cl)
+	if err != nil {
+		return Identity{}, err
+	}
+	if err := v.matchCertificate(r, id); err != nil {
+		return Identity{}, err
+	}
+	return id, nil
 }
 
-// VerifyToken verifies a compact JWT: see Authenticate.
+// VerifyToken verifies a compact JWT of the identity provider (not the
+// FSC Manager's): see Authenticate.
 func (v *Verifier) VerifyToken(ctx context.Context, raw string) (Identity, error) {
 	cl, err := v.tokens.check(ctx, raw)
 	if err != nil {
@@ -183,6 +220,9 @@ func identityOf(cl claims) (Identity, error) {
 			}
 			id.Roles = append(id.Roles, s)
 		}
+	}
+	if err := organisationOf(cl, &id); err != nil {
+		return Identity{}, err
 	}
 	return id, nil
 }

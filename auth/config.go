@@ -37,6 +37,16 @@ type Config struct {
 	// goroutine of ours); if it fails the old keys serve on, and it is
 	// tried again after RefreshInterval.
 	KeyMaxAge time.Duration
+	// RequireOrganisationCertificate: an organisation's token is refused
+	// (ReasonCertificate) on a connection without a client certificate.
+	// Whether or not it is set, a client certificate that is there must
+	// carry the token's OIN. Only the Verifier reads it.
+	RequireOrganisationCertificate bool
+	// FSC, when set, is the FSC Manager whose access tokens the Inway
+	// forwards in Fsc-Authorization: those are checked against its
+	// issuer, audience and keys (its own FSC field is not read). nil:
+	// they are checked like any other token. Only the Verifier reads it.
+	FSC *Config
 	// HTTPClient fetches JWKSURL; nil: a client with a 5 s timeout.
 	HTTPClient *http.Client
 	// Now is the clock; nil: time.Now.

@@ -115,7 +115,7 @@ type caller struct {
 func (g *Gateway) authAny(ctx context.Context, r *http.Request, ev *audit.Event) (caller, error) {
 	id, err := g.cfg.Auth.Authenticate(ctx, r)
 	if err == nil {
-		ev.Actor = audit.Actor{Sub: id.Sub, Department: id.Department, Roles: id.Roles, Organisation: id.Organisation}
+		ev.Actor = actorOf(id)
 		return caller{id: id}, nil
 	}
 	if g.cfg.Residents != nil && errors.Is(err, auth.ErrInvalidToken) {

@@ -25,8 +25,13 @@ func (g *Gateway) authenticate(ctx context.Context, r *http.Request, ev *audit.E
 	if err != nil {
 		return auth.Identity{}, g.refuseUnauthenticated(ctx, r, ev, err)
 	}
-	ev.Actor = audit.Actor{Sub: id.Sub, Department: id.Department, Roles: id.Roles, Organisation: id.Organisation}
+	ev.Actor = actorOf(id)
 	return id, nil
+}
+
+// actorOf is how an audit event names an authenticated caller.
+func actorOf(id auth.Identity) audit.Actor {
+	return audit.Actor{Sub: id.Sub, Department: id.Department, Roles: id.Roles, Organisation: id.Organisation, Delegate: id.Delegate}
 }
 
 // refuseUnauthenticated answers a request whose credentials an
@@ -64,18 +69,20 @@ func tooManyRefusals(wait time.Duration) *Problem {
 	return p
 }
 
-// RateLimit is a token bucket per client address for requests refused
-// for want of a valid token: each such refusal is a 401 and an audit
-// event; past the budget the answer is 429 with Retry-After and nothing
-// is recorded. Requests with a valid token are never counted or limited.
-// The client address is the TCP peer (Request.RemoteAddr; a header such
-// as X-Forwarded-For is not believed), an IPv6 address counted by its
-// /64, which is what one client is given. The zero value is the
+// RateLimit is a token bucket per client. As Config.Unauthenticated it
+// counts, per client address, requests refused for want of a valid
+// token: each such refusal is a 401 and an audit event; past the budget
+// the answer is 429 with Retry-After and nothing is recorded. Requests
+// with a valid token are never counted there. The client address is the
+// TCP peer (Request.RemoteAddr; a header such as X-Forwarded-For is not
+// believed), an IPv6 address counted by its /64, which is what one
+// client is given. As a Config.CallerLimits entry it counts the resident
+// views of one authenticated caller for a purpose. The zero value is the
 // defaults.
 type RateLimit struct {
-	// Burst is how many refusals an address may have in a row; 0: 20.
+	// Burst is how many requests a client may make in a row; 0: 20.
 	Burst int
-	// Every is the time in which an address regains one; 0: 1 s.
+	// Every is the time in which a client regains one; 0: 1 s.
 	Every time.Duration
 	// Clients bounds how many addresses with budget spent are remembered
 	// (some 100 bytes each); while that many are, a new address gets 429

@@ -65,6 +65,18 @@ type Config struct {
 	// for want of a valid token: see RateLimit. The zero value is the
 	// defaults.
 	Unauthenticated RateLimit
+	// CallerLimits bound, per purpose, how often one caller (an
+	// organisation by its OIN, an employee by sub) may ask for a resident
+	// view: the key is the purpose; "*" is one budget per caller shared by
+	// every purpose without a key of its own; without "*" those are not
+	// limited. Past the budget the
+	// answer is 429 with Retry-After, and the refusal is recorded. Clients
+	// bounds the callers remembered per purpose.
+	CallerLimits map[string]RateLimit
+	// CORSOrigins are the origins (https://app.gemeente.example) of the
+	// browser front ends that may call every /v1 endpoint; "*" is refused.
+	// The API document is open to every origin whatever this says.
+	CORSOrigins []string
 	// AuditLog is read by the auditor and subject-access endpoints; nil:
 	// those endpoints are not served.
 	AuditLog AuditLog
@@ -87,6 +99,13 @@ type Gateway struct {
 	log *slog.Logger
 	// refusals is the budget of unauthenticated refusals per client.
 	refusals *limiter
+	// callers are the per-purpose budgets of authenticated callers.
+	callers *callerLimits
+	// origins are the browser origins allowed to call the API (CORS).
+	origins map[string]bool
+	// routes is the mux, for the CORS preflight to ask which methods a
+	// path serves.
+	routes *http.ServeMux
 }
 
 // New checks cfg.
@@ -114,7 +133,15 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 10
 	}
-	return &Gateway{cfg: cfg, log: cfg.Logger, refusals: newLimiter(cfg.Unauthenticated, cfg.Now)}, nil
+	origins, err := checkOrigins(cfg.CORSOrigins)
+	if err != nil {
+		return nil, err
+	}
+	callers, err := newCallerLimits(cfg.CallerLimits, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	return &Gateway{cfg: cfg, log: cfg.Logger, refusals: newLimiter(cfg.Unauthenticated, cfg.Now), callers: callers, origins: origins}, nil
 }
 
 // handlerFunc is a handler that returns its error for one place to map.
@@ -127,6 +154,8 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("/v1/resident-views", methodNotAllowed(http.MethodPost))
 	mux.Handle("GET /v1/openapi.json", g.handle(g.openAPI))
 	mux.Handle("/v1/openapi.json", methodNotAllowed(http.MethodGet))
+	mux.Handle("GET /v1/openapi.yaml", g.handle(g.openAPIYAML))
+	mux.Handle("/v1/openapi.yaml", methodNotAllowed(http.MethodGet))
 	mux.Handle("GET /healthz", g.handle(g.healthz))
 	mux.Handle("GET /readyz", g.handle(g.readyz))
 	g.auditRoutes(mux)
@@ -134,6 +163,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("/", g.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return problem(http.StatusNotFound, "There is no resource at this path.", nil)
 	}))
+	g.routes = mux
 	return g.common(mux)
 }
 
@@ -184,10 +214,12 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-// common sets the headers every answer carries (API-Version and the ADR
-// security headers), refuses what no route should see (a path that is
-// not in its one canonical form, a request body with a content coding),
-// drops an invalid traceparent, turns a panic into a 500 problem, and
+// common sets the headers every answer carries (API-Version, the ADR
+// security headers, the traceparent of the gateway's span in the trace it
+// continues or starts, the caller's Fsc-Transaction-Id), refuses what no
+// route should see (a path that is not in its one canonical form, a
+// request body with a content coding), drops an invalid traceparent,
+// answers CORS (cors), turns a panic into a 500 problem, and
 // writes one access-log line per request. The log names the route
 // pattern, never the path or query: whatever a caller puts in a URL
 // (a BSN, say) stays out of the log.
@@ -216,11 +248,20 @@ func (g *Gateway) common(next http.Handler) http.Handler {
 			}
 			g.log.Info("request", "method", r.Method, "route", route(r), "status", rec.status, "ms", time.Since(start).Milliseconds())
 		}()
+		r = withTraceparent(r)
+		t := startTrace(r)
+		r = withTrace(r, t)
+		h.Set("Traceparent", t.traceparent())
+		if fsc := fscTransactionID(r); echoable(fsc) {
+			h.Set("Fsc-Transaction-Id", fsc)
+		}
 		if p := refuseRequest(r); p != nil {
 			writeProblem(rec, r, p)
 			return
 		}
-		r = withTraceparent(r)
+		if g.cors(rec, r) {
+			return
+		}
 		// The mux sets r.Pattern on the request it is given: the one the
 		// deferred log line reads.
 		next.ServeHTTP(rec, r)
@@ -240,6 +281,14 @@ func (g *Gateway) openAPI(w http.ResponseWriter, _ *http.Request) error {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	w.Header().Set("Content-Type", "application/json")
 	_, err := w.Write(g.cfg.Spec.JSON())
+	return err
+}
+
+// openAPIYAML serves the API document as written (RFC 9512 media type).
+func (g *Gateway) openAPIYAML(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Set("Content-Type", "application/yaml")
+	_, err := w.Write(g.cfg.Spec.YAML())
 	return err
 }
 

@@ -17,11 +17,14 @@ import (
 // Problem is an RFC 9457 problem: what the caller is told. The cause, which
 // may hold internal detail, is logged and never sent.
 type Problem struct {
-	Type          string                 `json:"type,omitempty"`
-	Title         string                 `json:"title"`
-	Status        int                    `json:"status"`
-	Detail        string                 `json:"detail"`
-	Instance      string                 `json:"instance,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail"`
+	Instance string `json:"instance,omitempty"`
+	// TraceID is the request's W3C trace id, for the caller to quote to
+	// support; the audit event and the traceparent header carry it too.
+	TraceID       string                 `json:"traceId,omitempty"`
 	InvalidParams []openapi.InvalidParam `json:"invalidParams,omitempty"`
 	// Codes are the purpose policy's reason codes of a refusal, sorted;
 	// Type is the URI of the most basic one (policyRefusal).
@@ -115,6 +118,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	if p.Type == "" {
 		p.Type = "about:blank"
 	}
+	p.TraceID = traceOf(r).ID
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/klantbeeld/klantbeeld/audit"
@@ -55,6 +57,16 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 	ev.Context = nil
 	if c := req.Context; c != nil {
 		ev.Context = &audit.Context{Type: c.Type, ID: c.ID}
+	}
+
+	// A token issued for some purposes is good for those only.
+	if id.Purposes != nil && !slices.Contains(id.Purposes, req.Purpose) {
+		p := problem(http.StatusForbidden, fmt.Sprintf("Not permitted: the token was not issued for purpose %q (see its scope).", req.Purpose), nil)
+		return g.refuse(ctx, &ev, p, audit.DecisionDeny, []string{"purpose not in the token's scope"})
+	}
+	if ok, wait := g.callers.take(id, req.Purpose); !ok {
+		p := tooManyRequests(req.Purpose, wait)
+		return g.refuse(ctx, &ev, p, audit.DecisionDeny, []string{"rate limit of the caller for this purpose exceeded"})
 	}
 
 	in := policies.Input{
@@ -185,21 +197,15 @@ func badParam(name, code, reason string) *Problem {
 	return p
 }
 
-// newEvent starts the audit event of a request: time, trace and the
-// caller's own trace context. A traceparent that common let through is
-// valid (withTraceparent): the request continues that trace.
+// newEvent starts the audit event of a request: time, and the trace
+// common started (the caller's continued, or a new one) with the caller's
+// own trace context and FSC transaction id as the foreign operation.
 func (g *Gateway) newEvent(r *http.Request, op string) audit.Event {
-	ev := audit.Event{Time: g.cfg.Now().UTC(), Operation: op, SpanID: randomHex(8)}
-	tp, ok := parseTraceparent(r.Header.Get("traceparent"))
-	if ok {
-		ev.TraceID = tp[3:35]
-	} else {
-		ev.TraceID = randomHex(16)
-		tp = ""
-	}
-	fsc := truncateRunes(r.Header.Get("Fsc-Transaction-Id"), maxFSCTransactionID)
-	if tp != "" || fsc != "" {
-		ev.ForeignOperation = &audit.ForeignOperation{Traceparent: tp, FSCTransactionID: fsc}
+	t := traceOf(r)
+	ev := audit.Event{Time: g.cfg.Now().UTC(), Operation: op, TraceID: t.ID, SpanID: t.Span}
+	fsc := fscTransactionID(r)
+	if t.Parent != "" || fsc != "" {
+		ev.ForeignOperation = &audit.ForeignOperation{Traceparent: t.Parent, FSCTransactionID: fsc}
 	}
 	return ev
 }

@@ -58,6 +58,9 @@ func (s *Spec) Version() string { return s.doc.Info.Version }
 // JSON is the document as JSON, for GET /v1/openapi.json.
 func (s *Spec) JSON() []byte { return s.json }
 
+// YAML is the document as written, for GET /v1/openapi.yaml.
+func (s *Spec) YAML() []byte { return document }
+
 // Doc is the parsed document.
 func (s *Spec) Doc() *openapi3.T { return s.doc }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/klantbeeld/klantbeeld/openapi"
 )
@@ -85,7 +86,7 @@ func TestDesignRules(t *testing.T) {
 	for _, srv := range doc.Servers {
 		assert.Regexp(t, `/v\d`, srv.URL, "major version in the server URL")
 	}
-	kebab := regexp.MustCompile(`^(/([a-z0-9-]+|\{[^}]+\}|_[a-z]+|openapi\.json))+$`)
+	kebab := regexp.MustCompile(`^(/([a-z0-9-]+|\{[^}]+\}|_[a-z]+|openapi\.(json|yaml)))+$`)
 	for path, item := range doc.Paths.Map() {
 		assert.Regexp(t, kebab, path)
 		assert.False(t, strings.HasSuffix(path, "/"), "no trailing slash: %s", path)
@@ -118,6 +119,11 @@ func TestDesignRules(t *testing.T) {
 	var back map[string]any
 	require.NoError(t, json.Unmarshal(s.JSON(), &back))
 	assert.Equal(t, "3.0.3", back["openapi"])
+	// So is the YAML served at /v1/openapi.yaml.
+	var fromYAML map[string]any
+	require.NoError(t, yaml.Unmarshal(s.YAML(), &fromYAML))
+	assert.Contains(t, fromYAML["paths"], "/openapi.yaml")
+	assert.Equal(t, s.Version(), fromYAML["info"].(map[string]any)["version"])
 }
 
 func TestValidatePolicyRequests(t *testing.T) {

@@ -320,3 +320,63 @@ test_unknown_source_is_never_granted if {
 	d.allow
 	not d.sources.belastingen
 }
+
+# --- uwv-werk-en-inkomen: a purpose of another government ------------------
+
+uwv := {"sub": "00000001000000000001", "organisation": "00000001000000000001", "name": "UWV"}
+
+test_uwv_werk_en_inkomen_row if {
+	d := decide(view(uwv, "uwv-werk-en-inkomen"))
+	d.allow
+	d.processing_activity == "https://register.gemeente.example/verwerkingsactiviteiten/verstrekking-uwv-werk-en-inkomen"
+	d.reasons == ["purpose \"uwv-werk-en-inkomen\" is granted to organisation \"00000001000000000001\""]
+
+	# BRP naam, geboorte, verblijfplaats only; never zaken, CRM or channel contacts
+	object.keys(d.sources) == {"brp"}
+	{f | some f in d.sources.brp.fields} == {"naam", "geboorte", "verblijfplaats"}
+}
+
+test_uwv_werk_en_inkomen_asking_for_other_sources_gets_none if {
+	q := object.union(view(uwv, "uwv-werk-en-inkomen"), {"sources": ["zaken", "salesforce", "klantinteracties"]})
+	d := decide(q)
+	d.allow
+	d.sources == {}
+}
+
+test_uwv_werk_en_inkomen_never_for_geheimhouding if {
+	q := object.union(view(uwv, "uwv-werk-en-inkomen"), {"subject": {"geheimhoudingPersoonsgegevens": true}})
+	d := decide(q)
+	not d.allow
+	d.codes == ["geheimhouding_organisation"]
+	"the resident has geheimhoudingPersoonsgegevens: nothing is disclosed to organisations" in d.reasons
+	d.sources == {}
+}
+
+test_uwv_werk_en_inkomen_not_for_other_organisations if {
+	other := {"sub": "00000001000000000002", "organisation": "00000001000000000002"}
+	d := decide(view(other, "uwv-werk-en-inkomen"))
+	not d.allow
+	d.codes == ["purpose_not_granted"]
+}
+
+test_uwv_werk_en_inkomen_not_for_employees if {
+	every dept in ["burgerzaken", "sociale-zaken", "kcc"] {
+		d := decide(view(employee(dept), "uwv-werk-en-inkomen"))
+		not d.allow
+		d.codes == ["purpose_not_granted"]
+	}
+}
+
+test_uwv_holds_no_municipal_purpose if {
+	every p in ["reisdocumenten", "bijstand", "klantcontact", "inzage"] {
+		d := decide(view(uwv, p))
+		not d.allow
+		"purpose_not_granted" in d.codes
+	}
+}
+
+test_uwv_werk_en_inkomen_not_for_subject_access if {
+	d := decide(object.union(view(uwv, "uwv-werk-en-inkomen"), {"action": "subject-access"}))
+	not d.allow
+	d.codes == ["action_not_granted"]
+}

@@ -30,7 +30,7 @@ func withData(t *testing.T, edit func(d map[string]any)) policies.Bundle {
 func TestPurposesNameEveryPurposeOfTheEmbeddedBundle(t *testing.T) {
 	got, err := policies.Purposes(policies.Embedded())
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"reisdocumenten", "bijstand", "klantcontact", "inzage"}, slices.Collect(maps.Keys(got)))
+	assert.ElementsMatch(t, []string{"reisdocumenten", "bijstand", "klantcontact", "inzage", "uwv-werk-en-inkomen"}, slices.Collect(maps.Keys(got)))
 	assert.Equal(t, policies.PurposeInfo{
 		Description:        "Inzage van een inwoner in wie zijn gegevens heeft bekeken (AVG art. 15)",
 		ProcessingActivity: "https://register.gemeente.example/verwerkingsactiviteiten/avg-inzage",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -42,9 +43,11 @@ type App struct {
 
 	follower *policyFollower
 	handler  http.Handler
-	server   *http.Server
-	ln       net.Listener
-	served   chan error
+	// tls is the HTTPS configuration; nil: plain HTTP.
+	tls    *tls.Config
+	server *http.Server
+	ln     net.Listener
+	served chan error
 }
 
 // NewApp builds everything cfg describes; nothing listens yet.
@@ -99,10 +102,15 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := auth.NewVerifier(ctx, auth.Config{
+	authCfg := auth.Config{
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience,
 		JWKSURL: cfg.Auth.JWKSURL, JWKSFile: cfg.Auth.JWKSFile,
-	})
+		RequireOrganisationCertificate: cfg.TLS.RequireClientCertificate,
+	}
+	if f := cfg.Auth.FSC; f.Issuer != "" {
+		authCfg.FSC = &auth.Config{Issuer: f.Issuer, Audience: f.Audience, JWKSURL: f.JWKSURL, JWKSFile: f.JWKSFile}
+	}
+	verifier, err := auth.NewVerifier(ctx, authCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -124,22 +132,27 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 		return nil, err
 	}
 	gw, err := gateway.New(gateway.Config{
-		Sources:     srcs,
-		Policy:      a.Engine,
-		Audit:       a.Log,
-		AuditLog:    a.Store,
-		Checkpoints: a.Checkpoints,
-		Residents:   residents,
-		Policies:    &gateway.PolicyAdmin{Engine: a.Engine, Store: pstore},
-		Pseudonyms:  pseudonyms,
-		Auth:        verifier,
-		Spec:        spec,
-		Logger:      logger,
+		Sources:      srcs,
+		Policy:       a.Engine,
+		Audit:        a.Log,
+		AuditLog:     a.Store,
+		Checkpoints:  a.Checkpoints,
+		Residents:    residents,
+		Policies:     &gateway.PolicyAdmin{Engine: a.Engine, Store: pstore},
+		Pseudonyms:   pseudonyms,
+		Auth:         verifier,
+		Spec:         spec,
+		Logger:       logger,
+		CallerLimits: cfg.callerLimits(),
+		CORSOrigins:  cfg.CORS.AllowedOrigins,
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.handler = gw.Handler()
+	if a.tls, err = serverTLS(cfg.TLS); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -224,9 +237,15 @@ func connectSources(c SourcesConfig, logger *slog.Logger) ([]view.Source, error)
 
 // Start listens on Config.Listen and serves in the background.
 func (a *App) Start() error {
+	if err := a.Config.checkListen(); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", a.Config.Listen)
 	if err != nil {
 		return fmt.Errorf("listen (%s): %w", EnvName("listen"), err)
+	}
+	if a.tls != nil {
+		ln = tls.NewListener(ln, a.tls)
 	}
 	a.ln = ln
 	a.server = &http.Server{
@@ -248,6 +267,9 @@ func (a *App) Addr() net.Addr { return a.ln.Addr() }
 // URL is the gateway's base URL on loopback.
 func (a *App) URL() string {
 	_, port, _ := net.SplitHostPort(a.ln.Addr().String())
+	if a.tls != nil {
+		return "https://localhost:" + port
+	}
 	return "http://localhost:" + port
 }
 

@@ -22,12 +22,49 @@ import (
 // an environment variable named after its path: sources.brp.url is
 // KLANTBEELD_SOURCES_BRP_URL.
 type Config struct {
-	Listen   string         `yaml:"listen"`
-	Log      LogConfig      `yaml:"log"`
-	Auth     AuthConfig     `yaml:"auth"`
-	Audit    AuditConfig    `yaml:"audit"`
-	Policies PoliciesConfig `yaml:"policies"`
-	Sources  SourcesConfig  `yaml:"sources"`
+	Listen string    `yaml:"listen"`
+	TLS    TLSConfig `yaml:"tls"`
+	// CORS names the browser front ends on other origins.
+	CORS CORSConfig `yaml:"cors"`
+	// RateLimits bound per purpose ("*": every purpose without its own)
+	// how often one caller (an organisation by OIN, an employee by sub)
+	// may ask for a resident view.
+	RateLimits map[string]RateLimitConfig `yaml:"rate_limits"`
+	Log        LogConfig                  `yaml:"log"`
+	Auth       AuthConfig                 `yaml:"auth"`
+	Audit      AuditConfig                `yaml:"audit"`
+	Policies   PoliciesConfig             `yaml:"policies"`
+	Sources    SourcesConfig              `yaml:"sources"`
+}
+
+// TLSConfig: serve listens on HTTPS when CertFile and KeyFile are set
+// (TLS 1.2 and 1.3, the NCSC's recommended cipher suites). ClientCAFile
+// (e.g. the PKIoverheid private services CA chain) asks clients for a
+// certificate and verifies it; an organisation's token must then carry
+// the OIN of its certificate (subject serialNumber), and with
+// RequireClientCertificate an organisation without one is refused.
+// Plain HTTP is only served on loopback, or with PlainHTTP (behind a
+// proxy that terminates TLS).
+type TLSConfig struct {
+	CertFile                 string `yaml:"cert_file"`
+	KeyFile                  string `yaml:"key_file"`
+	ClientCAFile             string `yaml:"client_ca_file"`
+	RequireClientCertificate bool   `yaml:"require_client_certificate"`
+	PlainHTTP                bool   `yaml:"plain_http"`
+}
+
+// CORSConfig: AllowedOrigins (https://app.gemeente.example) may call
+// every /v1 endpoint from a browser; the API document is open to all.
+// In the environment: comma-separated.
+type CORSConfig struct {
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// RateLimitConfig is a budget of Burst requests in a row, one more every
+// Every.
+type RateLimitConfig struct {
+	Burst int      `yaml:"burst"`
+	Every Duration `yaml:"every"`
 }
 
 // LogConfig: level debug|info|warn|error, format json|text.
@@ -43,6 +80,18 @@ type AuthConfig struct {
 	JWKSURL   string          `yaml:"jwks_url"`
 	JWKSFile  string          `yaml:"jwks_file"`
 	Residents ResidentsConfig `yaml:"residents"`
+	// FSC is the FSC Manager whose access tokens the municipality's Inway
+	// forwards in Fsc-Authorization; empty Issuer: those are checked as
+	// the identity provider's.
+	FSC FSCConfig `yaml:"fsc"`
+}
+
+// FSCConfig is an FSC Manager as a token issuer.
+type FSCConfig struct {
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	JWKSURL  string `yaml:"jwks_url"`
+	JWKSFile string `yaml:"jwks_file"`
 }
 
 // ResidentsConfig is the identity provider of residents (DigiD through the
@@ -232,6 +281,20 @@ func applyEnv(cfg *Config, environ []string) error {
 				return fmt.Errorf("%s (%s): %q is not a number", key, name, s)
 			}
 			v.SetInt(int64(n))
+		case bool:
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				return fmt.Errorf("%s (%s): %q is not true or false", key, name, s)
+			}
+			v.SetBool(b)
+		case []string:
+			var list []string
+			for item := range strings.SplitSeq(s, ",") {
+				if item = strings.TrimSpace(item); item != "" {
+					list = append(list, item)
+				}
+			}
+			v.Set(reflect.ValueOf(list))
 		}
 		return nil
 	})
@@ -288,6 +351,9 @@ func (c Config) Validate() error {
 	if c.Listen == "" {
 		bad("listen", "is empty")
 	}
+	c.validateTLS(bad)
+	c.validateRateLimits(bad)
+	c.validateCORS(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -331,6 +397,22 @@ func (c Config) Validate() error {
 		}
 		if r.BSNClaim == "" {
 			bad("auth.residents.bsn_claim", "is empty")
+		}
+	}
+	if f := c.Auth.FSC; f != (FSCConfig{}) {
+		if f.Issuer == "" {
+			bad("auth.fsc.issuer", "is empty")
+		}
+		if f.Audience == "" {
+			bad("auth.fsc.audience", "is empty")
+		}
+		switch {
+		case f.JWKSURL == "" && f.JWKSFile == "":
+			bad("auth.fsc.jwks_url", "set auth.fsc.jwks_url or auth.fsc.jwks_file")
+		case f.JWKSURL != "" && f.JWKSFile != "":
+			bad("auth.fsc.jwks_file", "set only one of auth.fsc.jwks_url and auth.fsc.jwks_file")
+		case f.JWKSURL != "":
+			checkURL(bad, "auth.fsc.jwks_url", f.JWKSURL)
 		}
 	}
 	switch {

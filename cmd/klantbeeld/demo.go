@@ -174,8 +174,19 @@ func printDemo(w io.Writer, baseURL string, setup *demoSetup, dataDir string) er
 		fmt.Fprintf(w, "curl -s %s/v1/resident-views -H \"Authorization: Bearer $%s\" -H 'Content-Type: application/json' -d '{\"bsn\":\"%s\",\"purpose\":\"%s\"}'\n",
 			baseURL, name, u.BSN, u.Purpose)
 	}
+	org := demoOrganisation
+	tok, err := idp.Token(org, tokenOptions{TTL: time.Hour})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(&env, "export KB_UWV=%s\n", tok)
+	fmt.Fprintf(w, "\n# %s, another government (OIN %s, client-credentials token, scope %s): expect BRP naam, geboorte and verblijfplaats only;\n", org.Name, org.Organisation, org.Scope)
+	fmt.Fprintf(w, "# through an FSC Inway the same token comes as -H \"Fsc-Authorization: $KB_UWV\"; 999971104 (geheimhouding) gets 403\n")
+	fmt.Fprintf(w, "KB_UWV='%s'\n", tok)
+	fmt.Fprintf(w, "curl -s %s/v1/resident-views -H \"Authorization: Bearer $KB_UWV\" -H 'Content-Type: application/json' -d '{\"bsn\":\"%s\",\"purpose\":\"%s\"}'\n",
+		baseURL, org.BSN, org.Purpose)
 	resident := demoUser{Sub: "999993653"}
-	tok, err := setup.Residents.Token(resident, tokenOptions{Audience: demoResidentAudience})
+	tok, err = setup.Residents.Token(resident, tokenOptions{Audience: demoResidentAudience})
 	if err != nil {
 		return err
 	}
@@ -207,7 +218,8 @@ func runDemoToken(args []string, stdout, stderr io.Writer) error {
 	name := fs.String("name", "", "display `name`")
 	department := fs.String("department", "", "`department`, e.g. burgerzaken, sociale-zaken, kcc")
 	roles := fs.String("roles", "medewerker", "comma-separated `roles`: medewerker, auditor, privacy-officer")
-	organisation := fs.String("organisation", "", "`OIN` of another government (an organisation token)")
+	organisation := fs.String("organisation", "", "`OIN` of another government (an organisation token: also its client_id)")
+	scope := fs.String("scope", "", "space-separated `purposes` an organisation token is issued for")
 	ttl := fs.Duration("ttl", demoTokenTTL, "how long the token is valid (`duration`)")
 	audience := fs.String("aud", demoAudience, "`audience`")
 	if err := parseFlags(fs, args); err != nil {
@@ -229,7 +241,7 @@ func runDemoToken(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	u := demoUser{Sub: *sub, Name: *name, Department: *department, Organisation: *organisation}
+	u := demoUser{Sub: *sub, Name: *name, Department: *department, Organisation: *organisation, Scope: *scope}
 	for r := range strings.SplitSeq(*roles, ",") {
 		if r = strings.TrimSpace(r); r != "" {
 			u.Roles = append(u.Roles, r)

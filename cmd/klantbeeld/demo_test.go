@@ -84,6 +84,23 @@ func TestDemoTokenCommand(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode, "%s", body)
 
+	// An organisation's token, bound to the purposes of its scope.
+	out.Reset()
+	code = Main(context.Background(), []string{"demo", "token", "-data", dir, "-sub", demoOrganisation.Organisation, "-organisation", demoOrganisation.Organisation, "-scope", "uwv-werk-en-inkomen", "-roles", ""}, &out, &stderr, nil)
+	require.Equal(t, 0, code, stderr.String())
+	org := strings.TrimSpace(out.String())
+	for purpose, want := range map[string]int{"uwv-werk-en-inkomen": 200, "reisdocumenten": 403} {
+		req, err := http.NewRequest(http.MethodPost, app.URL()+"/v1/resident-views", strings.NewReader(`{"bsn":"999993653","purpose":"`+purpose+`"}`))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+org)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, "%s: %s", purpose, body)
+	}
+
 	// Without a demo key there is nothing to sign with: a clear error.
 	stderr.Reset()
 	assert.Equal(t, 1, Main(context.Background(), []string{"demo", "token", "-data", t.TempDir(), "-sub", "x"}, io.Discard, &stderr, nil))

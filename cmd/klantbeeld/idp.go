@@ -161,7 +161,11 @@ func (d *demoIdP) Token(u demoUser, o tokenOptions) (string, error) {
 		b = b.Claim("department", u.Department)
 	}
 	if u.Organisation != "" {
-		b = b.Claim("organisation", u.Organisation)
+		// A client-credentials token names the OIN as client_id too.
+		b = b.Claim("organisation", u.Organisation).Claim("client_id", u.Organisation)
+	}
+	if u.Scope != "" {
+		b = b.Claim("scope", u.Scope)
 	}
 	switch {
 	case o.NoExpiry:
@@ -191,6 +195,8 @@ type demoUser struct {
 	Roles      []string
 	// Organisation is the OIN of another government; empty for employees.
 	Organisation string
+	// Scope names the purposes an organisation's token is issued for.
+	Scope string
 	// Example request the demo prints for this user.
 	BSN     string
 	Purpose string
@@ -204,7 +210,17 @@ var demoUsers = []demoUser{
 	{Label: "privacy-officer", Sub: "psmit", Name: "Petra Smit", Department: "privacy", Roles: []string{"privacy-officer"}, BSN: "999993653", Purpose: "klantcontact"},
 }
 
+// demoOrganisation is another government: the UWV as the embedded
+// policy bundle lists it, with a client-credentials token for its purpose.
+var demoOrganisation = demoUser{
+	Label: "uwv", Sub: "00000001000000000001", Name: "UWV (demo)", Organisation: "00000001000000000001",
+	Scope: "uwv-werk-en-inkomen", BSN: "999993653", Purpose: "uwv-werk-en-inkomen",
+}
+
 func demoUserByLabel(label string) demoUser {
+	if label == demoOrganisation.Label {
+		return demoOrganisation
+	}
 	for _, u := range demoUsers {
 		if u.Label == label {
 			return u

@@ -68,8 +68,8 @@ func TestDemoPrintsRequestsThatWork(t *testing.T) {
 		tokens[m[1]] = m[2]
 	}
 	curls := regexp.MustCompile(`(?m)^curl -s (\S+) -H "Authorization: Bearer \$(KB_[A-Z_]+)" -H 'Content-Type: application/json' -d '([^']+)'$`).FindAllStringSubmatch(out, -1)
-	require.Len(t, curls, 6, "a curl command for burgerzaken, sociale zaken, kcc, auditor, privacy officer and a resident:\n%s", out)
-	want := map[string]int{"KB_BURGERZAKEN": 200, "KB_SOCIALE_ZAKEN": 200, "KB_KCC": 200, "KB_AUDITOR": 403, "KB_PRIVACY_OFFICER": 403, "KB_RESIDENT": 200}
+	require.Len(t, curls, 7, "a curl command for burgerzaken, sociale zaken, kcc, auditor, privacy officer, an organisation and a resident:\n%s", out)
+	want := map[string]int{"KB_BURGERZAKEN": 200, "KB_SOCIALE_ZAKEN": 200, "KB_KCC": 200, "KB_AUDITOR": 403, "KB_PRIVACY_OFFICER": 403, "KB_UWV": 200, "KB_RESIDENT": 200}
 	for _, c := range curls {
 		req, err := http.NewRequest(http.MethodPost, c[1], strings.NewReader(c[3]))
 		require.NoError(t, err)
@@ -84,6 +84,11 @@ func TestDemoPrintsRequestsThatWork(t *testing.T) {
 		case c[2] == "KB_RESIDENT":
 			assert.Contains(t, string(body), `"department":"burgerzaken","purpose":"reisdocumenten","description":"Aanvraag en uitgifte van reisdocumenten`, "the resident sees the Burgerzaken look-up printed above, in plain Dutch")
 			assert.NotContains(t, string(body), "mjansen", "never the employee's name")
+		case c[2] == "KB_UWV":
+			assert.Contains(t, string(body), `"zaken":{"status":"denied"}`, "an organisation gets what its purpose grants: %s", body)
+			assert.Contains(t, string(body), `"geboorte"`)
+			assert.NotContains(t, string(body), `"partners"`)
+			assert.Contains(t, string(body), `"auditSeq"`)
 		case resp.StatusCode == 200:
 			assert.Contains(t, string(body), `"auditSeq"`)
 		}

@@ -22,7 +22,7 @@ Usage:
   klantbeeld demo [-listen 127.0.0.1:8080] [-data ./data]
         fake source systems, a demo identity provider and the gateway, with
         ready-to-paste requests printed for each role
-  klantbeeld demo token -sub ID [-department D] [-roles R1,R2] [-ttl 8h] [-data ./data]
+  klantbeeld demo token -sub ID [-department D] [-roles R1,R2] [-organisation OIN -scope P] [-ttl 8h] [-data ./data]
         mint a token with the demo identity provider's key
   klantbeeld serve -config FILE
         the gateway with real sources (every key can be overridden by
@@ -109,6 +109,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, environ []st
 	}
 	cfg, err := LoadConfig(*path, environ)
 	if err != nil {
+		return err
+	}
+	// Before anything is opened: plain HTTP where it may not be served.
+	if err := cfg.checkListen(); err != nil {
 		return err
 	}
 	logger := newLogger(cfg.Log, stderr)
