@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -72,10 +73,16 @@ func (t *tracer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			timer.Stop()
 		}
 	}
-	t.next.ServeHTTP(w, r)
+	// The answer is held until its span is recorded: a client that has it
+	// may end its view and take the spans at once.
+	rec := httptest.NewRecorder()
+	t.next.ServeHTTP(rec, r)
 	t.mu.Lock()
 	t.spans = append(t.spans, span{method: r.Method, path: r.URL.Path, start: start, end: time.Now()})
 	t.mu.Unlock()
+	maps.Copy(w.Header(), rec.Header())
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
 }
 
 // take returns the spans recorded since the last take.
