@@ -9,10 +9,11 @@
 // (Zaken API 1.5), so a zaak's status comes with it; from a source that does
 // not expand (an older Zaken API) the connector reads each status itself.
 // Zaaktypen, catalogi and statustypen are cached; zaken and statussen never
-// are, so with the catalogi cached one listing is one request per page. Every request carries a fresh JWT-ZGW token naming the
-// employee. All HTTP goes through package upstream, which follows links only
-// under the configured base URLs and keeps query strings (they hold the BSN)
-// out of errors and logs.
+// are, so with the catalogi cached one listing is one request per page.
+// Every request carries a fresh JWT-ZGW token naming the employee. All HTTP
+// goes through package upstream, which follows links only under the
+// configured base URLs and keeps query strings (they hold the BSN) out of
+// errors and logs.
 package zaken
 
 import (
