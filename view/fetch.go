@@ -28,13 +28,21 @@ type call struct {
 	ms     int64
 	answer Answer // nil when err is set
 	err    error
+
+	// done is closed when the fetch has ended: answer and err are set.
+	done chan struct{}
+	// resolveErr is a panic of the answer's Resolve, which takes the answer
+	// out once every source is done (until then others may be reading it).
+	resolveErr error
 }
 
 // Fetch calls, in parallel, every source that dec permits and req asks for,
-// each with its rule, and then lets the answers that depend on others
-// resolve (see Resolver). Sources that are not permitted or not asked for are
-// not called. A source that fails or panics fails alone; a panic is logged
-// (with any BSN redacted) and reported as connector_error. logger nil: none.
+// each with its rule, and lets each answer that depends on others resolve
+// (see Resolver) as soon as the sources it depends on have answered or
+// failed, while the others are still on their way. Sources that are not
+// permitted or not asked for are not called. A source that fails or panics
+// fails alone; a panic is logged (with any BSN redacted) and reported as
+// connector_error. logger nil: none.
 //
 // Source names must be distinct.
 func Fetch(ctx context.Context, sources []Source, req Request, dec policies.Decision, logger *slog.Logger) *Fetched {
@@ -42,71 +50,85 @@ func Fetch(ctx context.Context, sources []Source, req Request, dec policies.Deci
 		logger = slog.New(slog.DiscardHandler)
 	}
 	f := &Fetched{req: req, calls: map[string]*call{}}
-	var wg sync.WaitGroup
+	var asked []Source // in the order given
 	for _, src := range sources {
 		name := src.Name()
 		f.sources = append(f.sources, name)
-		rule, permitted := dec.Sources[name]
-		if !permitted || !req.asks(name) {
+		if _, permitted := dec.Sources[name]; !permitted || !req.asks(name) {
 			continue
 		}
-		c := &call{called: true}
-		f.calls[name] = c
+		f.calls[name] = &call{called: true, done: make(chan struct{})}
+		asked = append(asked, src)
+	}
+	var wg sync.WaitGroup
+	for _, src := range asked {
+		c := f.calls[src.Name()]
 		wg.Go(func() {
-			start := time.Now()
-			defer func() {
-				c.ms = time.Since(start).Milliseconds()
-				if v := recover(); v != nil {
-					c.answer, c.err = nil, panicked(logger, name, v)
-				}
-			}()
-			c.answer, c.err = src.Fetch(ctx, req, rule)
-			switch {
-			case errors.Is(c.err, ErrNotConfigured):
-				c.called = false
-			case c.err == nil && c.answer == nil:
-				logger.Error("connector contract broken: no answer and no error", "source", name)
-				c.err = errConnector
-			}
+			f.fetch(ctx, src, c, dec.Sources[src.Name()], logger)
+			f.resolve(ctx, src, c, asked, logger)
 		})
 	}
 	wg.Wait()
-	f.resolve(ctx, logger)
+	for _, c := range f.calls {
+		if c.resolveErr != nil {
+			c.answer, c.err = nil, c.resolveErr
+		}
+	}
 	return f
 }
 
-// resolve gives every answer that depends on others the answers of the
-// sources that answered. A panic takes out the answer that panicked.
-func (f *Fetched) resolve(ctx context.Context, logger *slog.Logger) {
-	var answered []string
-	for _, name := range f.sources {
-		if c, ok := f.calls[name]; ok && c.err == nil {
-			answered = append(answered, name)
+// fetch asks one source and closes c.done when it has its answer or error.
+func (f *Fetched) fetch(ctx context.Context, src Source, c *call, rule policies.SourceRule, logger *slog.Logger) {
+	defer close(c.done)
+	name := src.Name()
+	start := time.Now()
+	defer func() {
+		c.ms = time.Since(start).Milliseconds()
+		if v := recover(); v != nil {
+			c.answer, c.err = nil, panicked(logger, name, v)
 		}
+	}()
+	c.answer, c.err = src.Fetch(ctx, f.req, rule)
+	switch {
+	case errors.Is(c.err, ErrNotConfigured):
+		c.called = false
+	case c.err == nil && c.answer == nil:
+		logger.Error("connector contract broken: no answer and no error", "source", name)
+		c.err = errConnector
 	}
-	var wg sync.WaitGroup
-	for _, name := range answered {
-		c := f.calls[name]
-		r, ok := c.answer.(Resolver)
-		if !ok {
+}
+
+// resolve gives an answer that depends on others (a Resolver) the answers
+// of the sources it depends on (every other asked source, unless src is
+// Dependent) once they have come, those that answered without error, in
+// the order the sources were given. A panic takes out the answer that
+// panicked.
+func (f *Fetched) resolve(ctx context.Context, src Source, c *call, asked []Source, logger *slog.Logger) {
+	if c.err != nil {
+		return
+	}
+	r, ok := c.answer.(Resolver)
+	if !ok {
+		return
+	}
+	dep, dependent := src.(Dependent)
+	var others []Answer
+	for _, o := range asked {
+		if o == src || dependent && !dep.DependsOn(o) {
 			continue
 		}
-		var others []Answer
-		for _, o := range answered {
-			if o != name {
-				others = append(others, f.calls[o].answer)
-			}
+		oc := f.calls[o.Name()]
+		<-oc.done
+		if oc.err == nil {
+			others = append(others, oc.answer)
 		}
-		wg.Go(func() {
-			defer func() {
-				if v := recover(); v != nil {
-					c.answer, c.err = nil, panicked(logger, name, v)
-				}
-			}()
-			r.Resolve(ctx, others)
-		})
 	}
-	wg.Wait()
+	defer func() {
+		if v := recover(); v != nil {
+			c.resolveErr = panicked(logger, src.Name(), v)
+		}
+	}()
+	r.Resolve(ctx, others)
 }
 
 // panicked logs a connector's panic and returns the error that takes out

@@ -29,12 +29,26 @@ type ZaakDomains interface {
 	ZaakDomains(ctx context.Context, ids []string) map[string]string
 }
 
+// zaakDomainSource is a Source whose answers are ZaakDomains (Zaken).
+type zaakDomainSource interface {
+	Source
+	answersZaakDomains()
+}
+
 // Klantinteracties is the contact register's part of a view: the contacts
 // on every channel of the permitted domains (the domain of the zaken they
 // were about) or of none, within the rule's age limit.
 type Klantinteracties struct{ client KlantinteractiesClient }
 
-var _ Source = (*Klantinteracties)(nil)
+var _ Dependent = (*Klantinteracties)(nil)
+
+// DependsOn is true of the sources that tell zaak domains: the zaken the
+// contacts link are placed as soon as these and the contacts are in, while
+// slower sources are still on their way.
+func (*Klantinteracties) DependsOn(other Source) bool {
+	_, ok := other.(zaakDomainSource)
+	return ok
+}
 
 // NewKlantinteracties wraps the Klantinteracties connector.
 func NewKlantinteracties(c KlantinteractiesClient) *Klantinteracties {

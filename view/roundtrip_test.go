@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -34,20 +36,18 @@ import (
 )
 
 // tracer sits in front of one fake source: it records when each data
-// request (not a sign-in) started and ended, and can make each one take a
-// fixed time, as a source across a network does.
+// request (not a sign-in) started and ended, can make each one take a fixed
+// time, as a source across a network does, and can hold requests at a gate
+// shared with the other sources' tracers.
 type tracer struct {
 	next  http.Handler
 	delay time.Duration
-	// together are paths whose requests must be open at the same time: a
-	// request to one is held until one to each other has come, and fails
-	// (409) when that takes longer than a client that waits for the first
-	// answer would allow. take starts a new round.
-	together []string
+	// label names a request at the gate: its source and what it asks.
+	label func(r *http.Request) string
+	gate  *gate
 
-	mu      sync.Mutex
-	spans   []span
-	arrived map[string]chan struct{}
+	mu    sync.Mutex
+	spans []span
 }
 
 type span struct {
@@ -61,8 +61,8 @@ func (t *tracer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	if !t.meet(r.URL.Path) {
-		http.Error(w, "the requests that belong together did not come together", http.StatusConflict)
+	if t.gate != nil && !t.gate.pass(t.label(r)) {
+		http.Error(w, "the requests that must be in flight together did not come together", http.StatusConflict)
 		return
 	}
 	if t.delay > 0 {
@@ -73,43 +73,68 @@ func (t *tracer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			timer.Stop()
 		}
 	}
-	t.next.ServeHTTP(w, r)
+	// The answer is held until its span is recorded: a client that has it
+	// may end its view and take the spans at once.
+	rec := httptest.NewRecorder()
+	t.next.ServeHTTP(rec, r)
 	t.mu.Lock()
 	t.spans = append(t.spans, span{method: r.Method, path: r.URL.Path, start: start, end: time.Now()})
 	t.mu.Unlock()
+	maps.Copy(w.Header(), rec.Header())
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
 }
 
-// meet holds a request to one of together until one to each of the others
-// has come; false when they did not come within 5 s.
-func (t *tracer) meet(p string) bool {
-	if !slices.ContainsFunc(t.together, func(q string) bool { return strings.HasSuffix(p, q) }) {
-		return true
-	}
+// take returns the spans recorded since the last take.
+func (t *tracer) take() []span {
 	t.mu.Lock()
-	if t.arrived == nil {
-		t.arrived = map[string]chan struct{}{}
+	defer t.mu.Unlock()
+	out := t.spans
+	t.spans = nil
+	return out
+}
+
+// gate holds a request until a request of each label it awaits has come,
+// so that those are in flight at the same time; a request that waits
+// longer than gateTimeout is refused (409). A label it does not know
+// passes at once.
+type gate struct {
+	mu      sync.Mutex
+	awaits  map[string][]string
+	arrived map[string]chan struct{}
+}
+
+// gateTimeout is well within the connectors' 5 s, so that a request that
+// waits in vain fails as the gate's refusal.
+const gateTimeout = 3 * time.Second
+
+// arm starts a new view: label awaits the labels awaits[label].
+func (g *gate) arm(awaits map[string][]string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.awaits, g.arrived = awaits, map[string]chan struct{}{}
+}
+
+func (g *gate) channel(label string) chan struct{} {
+	if g.arrived[label] == nil {
+		g.arrived[label] = make(chan struct{})
 	}
-	channel := func(q string) chan struct{} {
-		if t.arrived[q] == nil {
-			t.arrived[q] = make(chan struct{})
-		}
-		return t.arrived[q]
+	return g.arrived[label]
+}
+
+// pass tells that label came, then waits for what it awaits; false when
+// that did not come within gateTimeout.
+func (g *gate) pass(label string) bool {
+	g.mu.Lock()
+	if ch := g.channel(label); !isClosed(ch) {
+		close(ch)
 	}
 	var wait []chan struct{}
-	for _, q := range t.together {
-		ch := channel(q)
-		if strings.HasSuffix(p, q) {
-			select {
-			case <-ch:
-			default:
-				close(ch)
-			}
-			continue
-		}
-		wait = append(wait, ch)
+	for _, l := range g.awaits[label] {
+		wait = append(wait, g.channel(l))
 	}
-	t.mu.Unlock()
-	timeout := time.After(5 * time.Second)
+	g.mu.Unlock()
+	timeout := time.After(gateTimeout)
 	for _, ch := range wait {
 		select {
 		case <-ch:
@@ -120,14 +145,13 @@ func (t *tracer) meet(p string) bool {
 	return true
 }
 
-// take returns the spans recorded since the last take.
-func (t *tracer) take() []span {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := t.spans
-	t.spans = nil
-	t.arrived = nil
-	return out
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // roundTrips is the longest chain of spans in which each started after the
@@ -155,13 +179,48 @@ func roundTrips(spans []span) int {
 type harness struct {
 	sources []view.Source
 	tracers map[string]*tracer // by source name
+	gate    *gate              // nil: requests are not held
 	engine  *policies.Engine
 }
 
-// newHarness starts the fakes with delay per request. together makes the
-// Klantinteracties fake hold its partij and contacts requests until both
-// have come, so that a connector that asks one after the other fails.
-func newHarness(t testing.TB, delay time.Duration, together bool) *harness {
+// Labels of the requests at the gate.
+const (
+	labelBRP          = "brp"
+	labelSalesforce   = "salesforce"
+	labelPartijen     = "klantinteracties partijen"
+	labelContacten    = "klantinteracties klantcontacten"
+	labelZaken        = "zaken listing"
+	labelZaakPrefix   = "zaken zaak " // + the zaak's UUID
+	labelZakenOther   = "zaken other"
+	labelUnknown      = "other"
+	zaakLookupsAtOnce = 4 // view.NewZaken(z, 0)
+)
+
+// label names a request to source at the gate.
+func label(source string, r *http.Request) string {
+	p := r.URL.Path
+	switch {
+	case source == view.SourceBRP:
+		return labelBRP
+	case source == view.SourceSalesforce:
+		return labelSalesforce
+	case source == view.SourceKlantinteracties && strings.HasSuffix(p, "/partijen"):
+		return labelPartijen
+	case source == view.SourceKlantinteracties && strings.HasSuffix(p, "/klantcontacten"):
+		return labelContacten
+	case source == view.SourceZaken && strings.HasSuffix(p, "/zaken"):
+		return labelZaken
+	case source == view.SourceZaken && strings.HasSuffix(path.Dir(p), "/zaken"):
+		return labelZaakPrefix + path.Base(p)
+	case source == view.SourceZaken:
+		return labelZakenOther
+	}
+	return labelUnknown
+}
+
+// newHarness starts the fakes with delay per request. gated puts a gate
+// before them (see harness.view).
+func newHarness(t testing.TB, delay time.Duration, gated bool) *harness {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
@@ -182,12 +241,12 @@ func newHarness(t testing.TB, delay time.Duration, together bool) *harness {
 		view.SourceKlantinteracties: kifake.New(kifake.Options{Token: kiToken}),
 	}
 	h := &harness{tracers: map[string]*tracer{}}
+	if gated {
+		h.gate = &gate{}
+	}
 	urls := map[string]string{}
 	for name, f := range fakes {
-		tr := &tracer{next: f, delay: delay}
-		if together && name == view.SourceKlantinteracties {
-			tr.together = []string{"/partijen", "/klantcontacten"}
-		}
+		tr := &tracer{next: f, delay: delay, gate: h.gate, label: func(r *http.Request) string { return label(name, r) }}
 		srv := httptest.NewServer(tr)
 		t.Cleanup(srv.Close)
 		h.tracers[name], urls[name] = tr, srv.URL
@@ -210,13 +269,23 @@ func newHarness(t testing.TB, delay time.Duration, together bool) *harness {
 }
 
 // view runs one view as the gateway does: decide, fetch, decide again
-// on the subject facts, compose. It returns the ruling decision.
-func (h *harness) view(t testing.TB, c goldenCase) policies.Decision {
+// on the subject facts, compose. arm, when not nil, sets the gate for the
+// fetch under the first decision. It returns the first decision, which the
+// sources are asked under (the second one only narrows what is disclosed).
+func (h *harness) view(t testing.TB, c goldenCase, arm func(first policies.Decision) map[string][]string) policies.Decision {
 	t.Helper()
 	in := policies.Input{Actor: c.Actor, Action: c.Action, Purpose: c.Request.Purpose, Sources: c.Request.Sources}
 	dec, err := h.engine.Decide(context.Background(), in)
 	require.NoError(t, err)
 	require.True(t, dec.Allow, "%v", dec.Reasons)
+	first := dec
+	if h.gate != nil {
+		var awaits map[string][]string
+		if arm != nil {
+			awaits = arm(first)
+		}
+		h.gate.arm(awaits)
+	}
 	f := view.Fetch(context.Background(), h.sources, c.Request, dec, nil)
 	if s := f.Subject(); s != nil {
 		in.Subject = s
@@ -230,7 +299,7 @@ func (h *harness) view(t testing.TB, c goldenCase) policies.Decision {
 			require.NotEqual(t, view.StatusUnavailable, s.Status, "%s: %s", name, s.Error)
 		}
 	}
-	return dec
+	return first
 }
 
 // takeAll returns what every tracer recorded since the last take.
@@ -305,32 +374,80 @@ func expectedDomainLookups(t testing.TB, bsn string, dec policies.Decision, aske
 	return out
 }
 
+// askedBy reports whether the view of c asks src under dec.
+func askedBy(dec policies.Decision, c goldenCase) func(src string) bool {
+	return func(src string) bool {
+		_, permitted := dec.Sources[src]
+		return permitted && (len(c.Request.Sources) == 0 || slices.Contains(c.Request.Sources, src))
+	}
+}
+
+// others are the labels but l.
+func others(labels []string, l string) []string {
+	return slices.DeleteFunc(slices.Clone(labels), func(o string) bool { return o == l })
+}
+
 // TestOneRoundTripPerSource runs the view of every golden case against the
-// fake sources through the real connectors and counts what each source
-// is asked: Salesforce one composite request, Klantinteracties the partij
-// and the contacts side by side (the fake holds each until the other has
-// come), the BRP one request, and the Zaken API a zaak of its own only for a contact
-// about a zaak the view's zaken do not hold.
+// fake sources through the real connectors, with the Zaken connector's
+// catalogue cache warm, and counts what each source is asked: Salesforce
+// one composite request, Klantinteracties the partij and the contacts, the
+// BRP one request, the Zaken API one listing (the statussen expanded) and a
+// zaak of its own only for a contact about a zaak the view's zaken do not
+// hold.
+//
+// A gate before the fakes holds every source's first requests until those
+// of all the asked sources have come, and the BRP's and Salesforce's until
+// the zaak look-ups have come too: a source that asks one thing after
+// another, or a look-up that waits for the slower sources, is refused and
+// fails the view. So the view waits for the sources once in a row, twice
+// when it looks a zaak up.
 func TestOneRoundTripPerSource(t *testing.T) {
 	h := newHarness(t, 0, true)
 	cases := goldenCases(t)
 	require.NotEmpty(t, cases)
 	// The first view signs in to Salesforce and fills the Zaken
-	// connector's catalogue cache; later views are what a gateway in use
-	// does.
+	// connector's catalogue cache (also with the zaaktypen of the zaken
+	// looked up); later views are what a gateway in use does.
 	for _, c := range cases {
-		h.view(t, c)
+		h.view(t, c, nil)
 		h.takeAll()
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			dec := h.view(t, c)
+			h.takeAll()       // what a view that failed before left
+			var want []string // the zaken looked up
+			dec := h.view(t, c, func(first policies.Decision) map[string][]string {
+				asked := askedBy(first, c)
+				var firstTrip, lookups []string
+				for src, labels := range map[string][]string{
+					view.SourceBRP: {labelBRP}, view.SourceSalesforce: {labelSalesforce},
+					view.SourceKlantinteracties: {labelPartijen, labelContacten}, view.SourceZaken: {labelZaken},
+				} {
+					if asked(src) {
+						firstTrip = append(firstTrip, labels...)
+					}
+				}
+				want = expectedDomainLookups(t, c.Request.BSN, first, asked)
+				require.LessOrEqual(t, len(want), zaakLookupsAtOnce, "the gate holds the look-ups together: no more than go at once")
+				for _, id := range want {
+					lookups = append(lookups, labelZaakPrefix+id)
+				}
+				awaits := map[string][]string{}
+				for _, l := range firstTrip {
+					awaits[l] = others(firstTrip, l)
+				}
+				for _, l := range lookups {
+					awaits[l] = others(lookups, l)
+				}
+				for _, slower := range []string{labelBRP, labelSalesforce} {
+					if slices.Contains(firstTrip, slower) {
+						awaits[slower] = append(awaits[slower], lookups...)
+					}
+				}
+				return awaits
+			})
 			got := h.takeAll()
-			asked := func(src string) bool {
-				_, permitted := dec.Sources[src]
-				return permitted && (len(c.Request.Sources) == 0 || slices.Contains(c.Request.Sources, src))
-			}
-			// Asked under the first decision; the second one only narrows.
+			asked := askedBy(dec, c)
 			if asked(view.SourceSalesforce) {
 				assert.Len(t, got[view.SourceSalesforce], 1, "Salesforce: one request")
 				assert.Equal(t, 1, count(got[view.SourceSalesforce], func(s span) bool {
@@ -345,7 +462,12 @@ func TestOneRoundTripPerSource(t *testing.T) {
 			if asked(view.SourceBRP) {
 				assert.Len(t, got[view.SourceBRP], 1)
 			}
-			want := expectedDomainLookups(t, c.Request.BSN, dec, asked)
+			if asked(view.SourceZaken) {
+				assert.Equal(t, 1, count(got[view.SourceZaken], func(s span) bool {
+					return s.method == http.MethodGet && strings.HasSuffix(s.path, "/zaken")
+				}), "Zaken: one listing, the statussen expanded in it")
+				assert.Len(t, got[view.SourceZaken], 1+len(want), "nothing but the listing and the look-ups: no status, no catalogue")
+			}
 			var lookups []string
 			for _, s := range got[view.SourceZaken] {
 				if dir, id := filepath.Split(s.path); strings.HasSuffix(dir, "/zaken/") && s.method == http.MethodGet {
@@ -353,11 +475,18 @@ func TestOneRoundTripPerSource(t *testing.T) {
 				}
 			}
 			assert.ElementsMatch(t, want, lookups, "a zaak of its own only for a contact's zaak the view does not hold")
-			for name := range h.tracers {
+			var all []span
+			for name, spans := range got {
 				if !asked(name) {
-					assert.Empty(t, got[name], "%s is not asked", name)
+					assert.Empty(t, spans, "%s is not asked", name)
 				}
+				all = append(all, spans...)
 			}
+			trips := 1
+			if len(want) > 0 {
+				trips = 2
+			}
+			assert.Equal(t, trips, roundTrips(all), "round trips the view waits for in a row")
 		})
 	}
 }
@@ -376,7 +505,7 @@ func BenchmarkResidentView(b *testing.B) {
 	}
 	slices.Sort(names)
 	for _, c := range cases {
-		h.view(b, c)
+		h.view(b, c, nil)
 		h.takeAll()
 	}
 	for _, name := range names {
@@ -386,7 +515,7 @@ func BenchmarkResidentView(b *testing.B) {
 			requests := map[string]int{}
 			whole := 0
 			for b.Loop() {
-				h.view(b, c)
+				h.view(b, c, nil)
 				var all []span
 				for src, spans := range h.takeAll() {
 					trips[src] += roundTrips(spans)

@@ -220,11 +220,24 @@ type Answer interface {
 
 // Resolver is an Answer that needs other sources' answers before it can be
 // disclosed: Klantinteracties places a contact in a domain by the zaak it
-// links. The fan-out calls Resolve once, after every source answered and
-// before any disclosure, with the answers of the other sources that
-// answered without error. A panic is reported as connector_error.
+// links. The fan-out calls Resolve once, before any disclosure, with the
+// answers of the other sources that answered without error: of those its
+// Source depends on when it is Dependent, as soon as these are in (the other
+// sources may still be on their way), else of all, after every one answered.
+// Resolve may change its own answer only. A panic is reported as
+// connector_error.
 type Resolver interface {
 	Resolve(ctx context.Context, others []Answer)
+}
+
+// Dependent is a Source whose Answer (a Resolver) can only use the answers
+// of some other sources, so that what Resolve asks need not wait for the
+// slower rest.
+type Dependent interface {
+	Source
+	// DependsOn reports whether Resolve may use other's answer; it must
+	// not depend on anything but other.
+	DependsOn(other Source) bool
 }
 
 // SubjectFacts is an Answer that learned facts about the resident that the

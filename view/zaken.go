@@ -31,7 +31,10 @@ type Zaken struct {
 	lookups int
 }
 
-var _ Source = (*Zaken)(nil)
+var _ zaakDomainSource = (*Zaken)(nil)
+
+// answersZaakDomains marks Zaken as a source whose answers are ZaakDomains.
+func (*Zaken) answersZaakDomains() {}
 
 // NewZaken wraps the Zaken connector. domainLookups is how many zaak
 // domains may be looked up at once for contacts that link a zaak the view

@@ -5,17 +5,22 @@
 // It lists a resident's zaken (the resident as initiator) up to a maximum
 // vertrouwelijkheidaanduiding, and resolves each zaak's domain (zaak →
 // zaaktype → catalogus.domein) and current status (zaak → status →
-// statustype). Zaaktypen, catalogi and statustypen are cached; zaken and
-// statussen never are. Every request carries a fresh JWT-ZGW token naming the
-// employee. All HTTP goes through package upstream, which follows links only
-// under the configured base URLs and keeps query strings (they hold the BSN)
-// out of errors and logs.
+// statustype). The listing asks for the status and its statustype expanded
+// (Zaken API 1.5), so a zaak's status comes with it; from a source that does
+// not expand (an older Zaken API) the connector reads each status itself.
+// Zaaktypen, catalogi and statustypen are cached; zaken and statussen never
+// are, so with the catalogi cached one listing is one request per page.
+// Every request carries a fresh JWT-ZGW token naming the employee. All HTTP
+// goes through package upstream, which follows links only under the
+// configured base URLs and keeps query strings (they hold the BSN) out of
+// errors and logs.
 package zaken
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"time"
@@ -98,6 +103,10 @@ const (
 	paramBSN  = "rol__betrokkeneIdentificatie__natuurlijkPersoon__inpBsn"
 	paramMax  = "maximaleVertrouwelijkheidaanduiding"
 	paramPage = "page"
+	// paramExpand asks a Zaken API 1.5 to include each zaak's current
+	// status and its statustype; older ones ignore it.
+	paramExpand  = "expand"
+	expandStatus = "status,status.statustype"
 )
 
 const (
@@ -225,7 +234,9 @@ func (c *Client) list(ctx context.Context, q Query) ([]zaakJSON, error) {
 	filter := url.Values{paramBSN: {q.BSN}, paramMax: {q.MaxVertrouwelijkheid}}
 	first := *c.zaken
 	first.Path += "/zaken"
-	first.RawQuery = filter.Encode()
+	params := url.Values{paramExpand: {expandStatus}}
+	maps.Copy(params, filter)
+	first.RawQuery = params.Encode()
 
 	var all []zaakJSON
 	seen := map[string]bool{}
@@ -253,7 +264,8 @@ func (c *Client) list(ctx context.Context, q Query) ([]zaakJSON, error) {
 
 // samePaging checks that a next link is the same listing with the same
 // filters, only another page: a link that dropped the BSN filter would list
-// other residents' zaken.
+// other residents' zaken. It may keep or drop the expand the first asked
+// for (each zaak is then resolved by what its page holds), not change it.
 func samePaging(link string, first *url.URL, filter url.Values) error {
 	u, err := url.Parse(link)
 	if err != nil || u.Path != first.Path {
@@ -265,8 +277,11 @@ func samePaging(link string, first *url.URL, filter url.Values) error {
 			return fmt.Errorf("zaken: %w: next link changes the filter %s", upstream.ErrBadResponse, k)
 		}
 	}
+	if ex, ok := q[paramExpand]; ok && (len(ex) != 1 || ex[0] != expandStatus) {
+		return fmt.Errorf("zaken: %w: next link changes the parameter %s", upstream.ErrBadResponse, paramExpand)
+	}
 	for k := range q {
-		if _, ok := filter[k]; !ok && k != paramPage {
+		if _, ok := filter[k]; !ok && k != paramPage && k != paramExpand {
 			return fmt.Errorf("zaken: %w: next link adds the parameter %s", upstream.ErrBadResponse, k)
 		}
 	}
@@ -292,20 +307,47 @@ func (c *Client) resolve(ctx context.Context, z zaakJSON, u User) (Zaak, error) 
 		EinddatumGepland:  deref(z.EinddatumGepland),
 	}
 	if z.Status != nil && *z.Status != "" {
-		var st statusJSON
-		if err := c.get(ctx, *z.Status, u, false, &st); err != nil {
-			return Zaak{}, err
-		}
-		if st.Statustype == "" {
-			return Zaak{}, fmt.Errorf("zaken: %w: status without statustype", upstream.ErrBadResponse)
-		}
-		stt, err := lookUp(ctx, c, c.statustypen, st.Statustype, u)
+		st, err := c.currentStatus(ctx, z, u)
 		if err != nil {
 			return Zaak{}, err
 		}
-		out.Status = stt.Omschrijving
+		out.Status = st
 	}
 	return out, nil
+}
+
+// currentStatus is the omschrijving of the statustype of the zaak's current
+// status: from the listing's _expand when the source included the status
+// (and its statustype), else by reading the status (and the cached
+// statustype). An inclusion is only used for the resource the zaak links,
+// and its links are held to the configured base URLs as if followed.
+func (c *Client) currentStatus(ctx context.Context, z zaakJSON, u User) (string, error) {
+	var st statusJSON
+	if x := z.Expand; x != nil && x.Status != nil && x.Status.URL == *z.Status {
+		if _, err := c.up.Follow(*z.Status); err != nil {
+			return "", err
+		}
+		st = x.Status.statusJSON
+	} else if err := c.get(ctx, *z.Status, u, false, &st); err != nil {
+		return "", err
+	}
+	if st.Statustype == "" {
+		return "", fmt.Errorf("zaken: %w: status without statustype", upstream.ErrBadResponse)
+	}
+	if x := st.Expand; x != nil && x.Statustype != nil && x.Statustype.URL == st.Statustype {
+		if _, err := c.up.Follow(st.Statustype); err != nil {
+			return "", err
+		}
+		if err := x.Statustype.check(); err != nil {
+			return "", err
+		}
+		return x.Statustype.Omschrijving, nil
+	}
+	stt, err := lookUp(ctx, c, c.statustypen, st.Statustype, u)
+	if err != nil {
+		return "", err
+	}
+	return stt.Omschrijving, nil
 }
 
 // Domain resolves the domain of one zaak (for a klantcontact that links
@@ -415,6 +457,18 @@ type zaakJSON struct {
 	Einddatum                   *string `json:"einddatum"`
 	EinddatumGepland            *string `json:"einddatumGepland"`
 	Status                      *string `json:"status"`
+	// Expand is what a Zaken API 1.5 included; nil from one that did not.
+	Expand *zaakExpand `json:"_expand"`
+}
+
+// zaakExpand is the _expand of a zaak listed with expandStatus.
+type zaakExpand struct {
+	Status *expandedStatus `json:"status"`
+}
+
+type expandedStatus struct {
+	URL string `json:"url"`
+	statusJSON
 }
 
 // check refuses a zaak the connector cannot place.
@@ -434,6 +488,10 @@ func (z zaakJSON) check() error {
 
 type statusJSON struct {
 	Statustype string `json:"statustype"`
+	// Expand holds the statustype when the status is itself an inclusion.
+	Expand *struct {
+		Statustype *statustype `json:"statustype"`
+	} `json:"_expand"`
 }
 
 type zaaktype struct {
@@ -462,6 +520,7 @@ func (cat catalogus) check() error {
 }
 
 type statustype struct {
+	URL          string `json:"url"`
 	Omschrijving string `json:"omschrijving"`
 }
 

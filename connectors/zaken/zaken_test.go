@@ -52,6 +52,8 @@ type source struct {
 	rewrite func(kind string, r *http.Request, body map[string]any)
 	// dropMax makes the source ignore maximaleVertrouwelijkheidaanduiding.
 	dropMax atomic.Bool
+	// older makes the source ignore expand, as a Zaken API before 1.5.
+	older atomic.Bool
 }
 
 func newSource(t *testing.T, pageSize int) *source {
@@ -102,9 +104,14 @@ func (s *source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rewrite := s.rewrite
 	s.mu.Unlock()
 
-	if s.dropMax.Load() {
+	if s.dropMax.Load() || s.older.Load() {
 		q := r.URL.Query()
-		q.Del("maximaleVertrouwelijkheidaanduiding")
+		if s.dropMax.Load() {
+			q.Del("maximaleVertrouwelijkheidaanduiding")
+		}
+		if s.older.Load() {
+			q.Del("expand")
+		}
 		r.URL.RawQuery = q.Encode()
 	}
 	if rewrite == nil {
@@ -293,17 +300,36 @@ func TestEveryRequestCarriesTheEmployee(t *testing.T) {
 	}
 }
 
+// TestCacheKeepsCatalogiButNotZakenOrStatussen: with the catalogi cached,
+// a source that expands the statussen is asked only for the listing; an
+// older one for the listing and each status.
 func TestCacheKeepsCatalogiButNotZakenOrStatussen(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		older         bool
+		first, second map[string]int
+	}{
+		{"expanded", false, map[string]int{"list": 3, "zaaktype": 6, "catalogus": 3}, map[string]int{"list": 3}},
+		{"older source", true, map[string]int{"list": 3, "status": 6, "zaaktype": 6, "catalogus": 3, "statustype": 6}, map[string]int{"list": 3, "status": 6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newSource(t, 2)
+			src.older.Store(tc.older)
+			c := src.client(t)
+			_, err := c.Zaken(t.Context(), query(fixtures.BSNSuzanne, "zeer_geheim"))
+			require.NoError(t, err)
+			assert.Equal(t, tc.first, snapshot(src))
+
+			src.reset()
+			_, err = c.Zaken(t.Context(), query(fixtures.BSNSuzanne, "zeer_geheim"))
+			require.NoError(t, err)
+			assert.Equal(t, tc.second, snapshot(src), "the second call reads only zaken (and statussen)")
+		})
+	}
 	src := newSource(t, 2)
 	c := src.client(t)
 	_, err := c.Zaken(t.Context(), query(fixtures.BSNSuzanne, "zeer_geheim"))
 	require.NoError(t, err)
-	assert.Equal(t, map[string]int{"list": 3, "status": 6, "zaaktype": 6, "catalogus": 3, "statustype": 6}, snapshot(src))
-
-	src.reset()
-	_, err = c.Zaken(t.Context(), query(fixtures.BSNSuzanne, "zeer_geheim"))
-	require.NoError(t, err)
-	assert.Equal(t, map[string]int{"list": 3, "status": 6}, snapshot(src), "the second call reads only zaken and statussen")
 
 	src.reset()
 	d, err := c.Domain(t.Context(), fixtures.ZaakUUID(103), employee)
@@ -314,6 +340,7 @@ func TestCacheKeepsCatalogiButNotZakenOrStatussen(t *testing.T) {
 
 func TestConcurrentMissesFetchOnce(t *testing.T) {
 	src := newSource(t, 0)
+	src.older.Store(true) // statustypen are looked up too
 	c := src.client(t)
 	var wg sync.WaitGroup
 	for range 10 {
@@ -429,6 +456,21 @@ func TestLinksOutsideTheSourceAreNeverFollowed(t *testing.T) {
 				body["statustype"] = strings.Replace(body["statustype"].(string), "/catalogi/api/v1/", "/catalogi/api/v1/../../../admin/", 1)
 			}
 		}, upstream.ErrForeignLink},
+		{"expanded status on another host", func(kind string, r *http.Request, body map[string]any) {
+			if kind == "list" {
+				z := results(body)[0].(map[string]any)
+				z["status"] = evil.URL + fakezaken.ZakenPath + "/statussen/x"
+				z["_expand"].(map[string]any)["status"].(map[string]any)["url"] = z["status"]
+			}
+		}, upstream.ErrForeignLink},
+		{"expanded statustype escaping the base with dot segments", func(kind string, r *http.Request, body map[string]any) {
+			if kind == "list" {
+				st := results(body)[0].(map[string]any)["_expand"].(map[string]any)["status"].(map[string]any)
+				link := strings.Replace(st["statustype"].(string), "/catalogi/api/v1/", "/catalogi/api/v1/../../../admin/", 1)
+				st["statustype"] = link
+				st["_expand"].(map[string]any)["statustype"].(map[string]any)["url"] = link
+			}
+		}, upstream.ErrForeignLink},
 		{"next that drops the BSN filter", func(kind string, r *http.Request, body map[string]any) {
 			if kind == "list" && body["next"] != nil {
 				body["next"] = "http://" + r.Host + fakezaken.ZakenPath + "/zaken?page=2&maximaleVertrouwelijkheidaanduiding=zeer_geheim"
@@ -448,6 +490,8 @@ func TestLinksOutsideTheSourceAreNeverFollowed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := newSource(t, 2)
+			// A rewritten status is read only from a source that does not expand.
+			src.older.Store(strings.HasPrefix(tt.name, "statustype"))
 			src.setRewrite(tt.rewrite)
 			_, err := src.client(t).Zaken(t.Context(), query(fixtures.BSNSuzanne, "zeer_geheim"))
 			require.ErrorIs(t, err, tt.err)
@@ -466,7 +510,7 @@ func TestZakenAboveTheMaximumAreDroppedEvenIfTheSourceSendsThem(t *testing.T) {
 	got, err := c.Zaken(t.Context(), query(fixtures.BSNSuzanne, "vertrouwelijk"))
 	require.NoError(t, err)
 	assert.Equal(t, []int{101, 102, 103, 105, 106}, numbers(got), "the geheim zaak 104 is dropped")
-	assert.Equal(t, 5, src.count("status"), "a dropped zaak is not even resolved")
+	assert.Equal(t, 5, src.count("zaaktype"), "a dropped zaak (of a zaaktype of its own) is not even resolved")
 
 	src.dropMax.Store(false)
 	src.setRewrite(func(kind string, r *http.Request, body map[string]any) {
