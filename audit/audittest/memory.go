@@ -40,10 +40,10 @@ type Memory struct {
 }
 
 var (
-	_ audit.Store       = (*Memory)(nil)
-	_ audit.PolicyStore = (*Memory)(nil)
+	_ audit.Store               = (*Memory)(nil)
+	_ audit.PolicyStore         = (*Memory)(nil)
 	_ audit.ContactSessionStore = (*Memory)(nil)
-	_ Tamperer          = (*Memory)(nil)
+	_ Tamperer                  = (*Memory)(nil)
 )
 
 // Fail makes every following call return err (wrapped in

@@ -59,8 +59,8 @@ type trigger struct {
 }
 
 var (
-	_ audit.Store       = (*Store)(nil)
-	_ audit.PolicyStore = (*Store)(nil)
+	_ audit.Store               = (*Store)(nil)
+	_ audit.PolicyStore         = (*Store)(nil)
 	_ audit.ContactSessionStore = (*Store)(nil)
 )
 
