@@ -72,6 +72,7 @@ type Store struct {
 var (
 	_ audit.Store       = (*Store)(nil)
 	_ audit.PolicyStore = (*Store)(nil)
+	_ audit.ContactSessionStore = (*Store)(nil)
 )
 
 // IsDSN reports whether dsn names a PostgreSQL database (postgres:// or
@@ -333,6 +334,10 @@ func (s *Store) Search(ctx context.Context, f audit.Filter) ([]audit.Record, err
 		before = math.MaxInt64
 	}
 	page := int32(f.PageSize())
+	ctxKey := ""
+	if f.Context != nil {
+		ctxKey = f.Context.Key()
+	}
 	var out []audit.Record
 	var err error
 	switch {
@@ -340,7 +345,7 @@ func (s *Store) Search(ctx context.Context, f audit.Filter) ([]audit.Record, err
 		var rows []pgdb.SearchBySubjectRow
 		rows, err = s.q.SearchBySubject(ctx, pgdb.SearchBySubjectParams{
 			Subject: f.Subject, Actor: f.Actor, Department: f.Department, Purpose: f.Purpose, Decision: f.Decision,
-			TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
+			ContextKey: ctxKey, Flagged: f.Flagged, TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
 		})
 		for _, r := range rows {
 			out = append(out, audit.Record{Seq: r.Seq, Data: r.Record})
@@ -349,6 +354,24 @@ func (s *Store) Search(ctx context.Context, f audit.Filter) ([]audit.Record, err
 		var rows []pgdb.SearchByActorRow
 		rows, err = s.q.SearchByActor(ctx, pgdb.SearchByActorParams{
 			Actor: f.Actor, Department: f.Department, Purpose: f.Purpose, Decision: f.Decision,
+			ContextKey: ctxKey, Flagged: f.Flagged, TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
+		})
+		for _, r := range rows {
+			out = append(out, audit.Record{Seq: r.Seq, Data: r.Record})
+		}
+	case f.Context != nil:
+		var rows []pgdb.SearchByContextRow
+		rows, err = s.q.SearchByContext(ctx, pgdb.SearchByContextParams{
+			ContextKey: ctxKey, Department: f.Department, Purpose: f.Purpose, Decision: f.Decision,
+			Flagged: f.Flagged, TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
+		})
+		for _, r := range rows {
+			out = append(out, audit.Record{Seq: r.Seq, Data: r.Record})
+		}
+	case f.Flagged:
+		var rows []pgdb.SearchFlaggedRow
+		rows, err = s.q.SearchFlagged(ctx, pgdb.SearchFlaggedParams{
+			Department: f.Department, Purpose: f.Purpose, Decision: f.Decision,
 			TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
 		})
 		for _, r := range rows {
@@ -358,7 +381,7 @@ func (s *Store) Search(ctx context.Context, f audit.Filter) ([]audit.Record, err
 		var rows []pgdb.SearchRow
 		rows, err = s.q.Search(ctx, pgdb.SearchParams{
 			Department: f.Department, Purpose: f.Purpose, Decision: f.Decision,
-			TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
+			ContextKey: ctxKey, Flagged: f.Flagged, TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
 		})
 		for _, r := range rows {
 			out = append(out, audit.Record{Seq: r.Seq, Data: r.Record})
