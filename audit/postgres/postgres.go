@@ -70,8 +70,8 @@ type Store struct {
 }
 
 var (
-	_ audit.Store       = (*Store)(nil)
-	_ audit.PolicyStore = (*Store)(nil)
+	_ audit.Store               = (*Store)(nil)
+	_ audit.PolicyStore         = (*Store)(nil)
 	_ audit.ContactSessionStore = (*Store)(nil)
 )
 
