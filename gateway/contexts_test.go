@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -322,6 +323,9 @@ func TestContactSessions(t *testing.T) {
 	t.Run("AnIdThatIsNoUUIDIsNoSession", func(t *testing.T) {
 		a := h.do(http.MethodGet, "/v1/contact-sessions/not-a-uuid", kcc, "", "")
 		require.Equal(t, http.StatusNotFound, a.status, "%s", a.body)
+		a = h.do(http.MethodGet, "/v1/contact-sessions/"+strings.Repeat("x", 300), kcc, "", "")
+		require.Equal(t, http.StatusNotFound, a.status, "%s", a.body)
+		assert.Nil(t, h.lastEvent().Context, "an id longer than any context is not recorded as one")
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/klantbeeld/klantbeeld/audit"
 	"github.com/klantbeeld/klantbeeld/auth"
@@ -137,7 +138,10 @@ func (g *Gateway) getSession(w http.ResponseWriter, r *http.Request) error {
 		return g.refuse(ctx, &ev, p, audit.DecisionDeny, []string{p.Detail})
 	}
 	sessionID := r.PathValue("id")
-	ev.Context = &audit.Context{Type: audit.ContextContactSession, ID: sessionID}
+	if utf8.RuneCountInString(sessionID) <= maxContextID {
+		// What the caller asked about, as far as a context can be.
+		ev.Context = &audit.Context{Type: audit.ContextContactSession, ID: sessionID}
+	}
 	s, p, err := g.ownSession(ctx, id, sessionID)
 	if err != nil {
 		return g.failed(ctx, &ev, err, "contact session could not be read")
