@@ -5,7 +5,8 @@
 // and the tamper evidence: every event is a leaf of an RFC 6962 Merkle tree
 // (sumdb/tlog), signed checkpoints (sumdb/note), proofs, Verify and the
 // start-up CheckIntegrity. Beside the log the stores keep the policy bundle
-// versions and their activations (PolicyStore).
+// versions and their activations (PolicyStore) and the contact sessions
+// (ContactSessionStore).
 //
 // The log and the policy history are append-only at every layer: Store and
 // PolicyStore have no update or delete, the SQL has none, and the databases

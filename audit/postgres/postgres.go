@@ -1,8 +1,9 @@
 // Package postgres is the audit store on PostgreSQL: pgx v5 with
 // sqlc-generated queries, its schema made by embedded goose migrations. It
 // keeps each event's exact record bytes, the RFC 6962 tree's stored hashes
-// beside them and the signed checkpoints, and the policy bundle versions and
-// their activations (audit.PolicyStore), all append-only (triggers that
+// beside them and the signed checkpoints, the policy bundle versions and
+// their activations (audit.PolicyStore) and the contact sessions
+// (audit.ContactSessionStore), all append-only (triggers that
 // fire ALWAYS, an application role with INSERT and SELECT only).
 //
 // Several gateway processes may share one database: an append takes a

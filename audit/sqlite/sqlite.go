@@ -1,8 +1,8 @@
 // Package sqlite is the embedded audit store: SQLite through the pure-Go
 // modernc driver and sqlc-generated queries, in WAL mode with
 // synchronous=FULL so that an appended event survives a crash. It keeps the
-// policy bundle versions and their activations beside the log
-// (audit.PolicyStore). Its schema and append-only triggers are made by
+// policy bundle versions and their activations (audit.PolicyStore) and the
+// contact sessions (audit.ContactSessionStore) beside the log. Its schema and append-only triggers are made by
 // goose migrations (migrations/), and only by them: Open refuses a log
 // whose triggers are not all in place.
 package sqlite
