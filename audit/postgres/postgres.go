@@ -3,8 +3,8 @@
 // keeps each event's exact record bytes, the RFC 6962 tree's stored hashes
 // beside them and the signed checkpoints, the policy bundle versions and
 // their activations (audit.PolicyStore) and the contact sessions
-// (audit.ContactSessionStore), all append-only (triggers that
-// fire ALWAYS, an application role with INSERT and SELECT only).
+// (audit.ContactSessionStore), all append-only (triggers that fire ALWAYS,
+// an application role with INSERT and SELECT only).
 //
 // Several gateway processes may share one database: an append takes a
 // transaction-scoped advisory lock before it reads the last sequence

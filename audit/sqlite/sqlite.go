@@ -2,9 +2,9 @@
 // modernc driver and sqlc-generated queries, in WAL mode with
 // synchronous=FULL so that an appended event survives a crash. It keeps the
 // policy bundle versions and their activations (audit.PolicyStore) and the
-// contact sessions (audit.ContactSessionStore) beside the log. Its schema and append-only triggers are made by
-// goose migrations (migrations/), and only by them: Open refuses a log
-// whose triggers are not all in place.
+// contact sessions (audit.ContactSessionStore) beside the log. Its schema
+// and append-only triggers are made by goose migrations (migrations/), and
+// only by them: Open refuses a log whose triggers are not all in place.
 package sqlite
 
 import (
