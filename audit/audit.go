@@ -5,7 +5,8 @@
 // and the tamper evidence: every event is a leaf of an RFC 6962 Merkle tree
 // (sumdb/tlog), signed checkpoints (sumdb/note), proofs, Verify and the
 // start-up CheckIntegrity. Beside the log the stores keep the policy bundle
-// versions and their activations (PolicyStore).
+// versions and their activations (PolicyStore) and the contact sessions
+// (ContactSessionStore).
 //
 // The log and the policy history are append-only at every layer: Store and
 // PolicyStore have no update or delete, the SQL has none, and the databases
@@ -54,6 +55,11 @@ type Event struct {
 	// request named no valid BSN.
 	Subject string   `json:"subject,omitempty"`
 	Context *Context `json:"context,omitempty"`
+	// BreakGlass is the reason given for a look-up without a context
+	// ("break-glass"); such an event is Flagged.
+	BreakGlass *BreakGlass `json:"breakGlass,omitempty"`
+	// Flagged marks an event for review by an auditor (Filter.Flagged).
+	Flagged bool `json:"flagged,omitempty"`
 	// Decision is DecisionAllow, DecisionDeny or DecisionError.
 	Decision      string   `json:"decision"`
 	Reasons       []string `json:"reasons,omitempty"`
@@ -85,6 +91,11 @@ type Actor struct {
 type Context struct {
 	Type string `json:"type"`
 	ID   string `json:"id"`
+}
+
+// BreakGlass is a look-up let through without a context, and why.
+type BreakGlass struct {
+	Reason string `json:"reason"`
 }
 
 // SourceAccess is what one source contributed to an answer.
@@ -178,6 +189,11 @@ type Filter struct {
 	Purpose    string
 	// Decision is DecisionAllow, DecisionDeny or DecisionError.
 	Decision string
+	// Context, when set, matches Event.Context (type and id): the events
+	// made in one contact session, say.
+	Context *Context
+	// Flagged: only events flagged for review (Event.Flagged).
+	Flagged bool
 	// From (inclusive) and To (exclusive) bound Event.Time; zero: unbounded.
 	From, To time.Time
 	// Before is the cursor: only events with Seq < Before; 0: from the newest.

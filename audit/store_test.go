@@ -36,3 +36,7 @@ func TestMemoryTamper(t *testing.T) {
 		return m, m
 	})
 }
+
+func TestMemoryContactSessions(t *testing.T) {
+	audittest.ExerciseContactSessions(t, func(*testing.T) audittest.SessionStore { return &audittest.Memory{} })
+}

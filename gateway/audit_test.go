@@ -163,6 +163,7 @@ func newAuditHarness(t *testing.T, opts ...auditOption) *auditHarness {
 		AuditLog:   h.store,
 		Residents:  residents,
 	}
+	withContexts(t, &cfg, h.store, newFakeContexts(), h.now())
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -459,7 +460,7 @@ func TestEveryAuditCallIsAnEvent(t *testing.T) {
 		name, method, path, token, body, operation string
 		subject                                    string
 	}{
-		{"search", http.MethodPost, "/v1/audit/_search", h.auditor(), `{"purpose":"klantcontact"}`, "POST /v1/audit/_search", ""},
+		{"search", http.MethodPost, "/v1/audit/_search", h.auditor(), `{"purpose":"klantcontact",` + kccContext + `}`, "POST /v1/audit/_search", ""},
 		{"event", http.MethodGet, "/v1/audit/events/1", h.auditor(), "", "GET /v1/audit/events/{seq}", h.pseudonym(bsnA)},
 		{"checkpoint", http.MethodGet, "/v1/audit/checkpoint", h.staff("kcc"), "", "GET /v1/audit/checkpoint", ""},
 		{"consistency", http.MethodGet, "/v1/audit/consistency?from=1&to=1", h.resident(bsnB), "", "GET /v1/audit/consistency", ""},

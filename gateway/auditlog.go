@@ -17,15 +17,19 @@ import (
 // searchRequest is the body of POST /v1/audit/_search.
 type searchRequest struct {
 	// BSN is searched through its pseudonym; it is never stored.
-	BSN        string     `json:"bsn,omitempty"`
-	Actor      string     `json:"actor,omitempty"`
-	Department string     `json:"department,omitempty"`
-	Purpose    string     `json:"purpose,omitempty"`
-	Decision   string     `json:"decision,omitempty"`
-	From       *time.Time `json:"from,omitempty"`
-	To         *time.Time `json:"to,omitempty"`
-	Limit      int        `json:"limit,omitempty"`
-	Cursor     string     `json:"cursor,omitempty"`
+	BSN        string `json:"bsn,omitempty"`
+	Actor      string `json:"actor,omitempty"`
+	Department string `json:"department,omitempty"`
+	Purpose    string `json:"purpose,omitempty"`
+	Decision   string `json:"decision,omitempty"`
+	// Context: the events made with it, e.g. in one contact session.
+	Context *audit.Context `json:"context,omitempty"`
+	// Flagged: only the events flagged for review (break-glass).
+	Flagged bool       `json:"flagged,omitempty"`
+	From    *time.Time `json:"from,omitempty"`
+	To      *time.Time `json:"to,omitempty"`
+	Limit   int        `json:"limit,omitempty"`
+	Cursor  string     `json:"cursor,omitempty"`
 }
 
 // searchAnswer is one page of events, newest first.
@@ -76,7 +80,7 @@ func (g *Gateway) auditSearch(w http.ResponseWriter, r *http.Request) error {
 
 // searchFilter checks what the API document cannot say.
 func (g *Gateway) searchFilter(req searchRequest) (audit.Filter, int, *Problem) {
-	f := audit.Filter{Actor: req.Actor, Department: req.Department, Purpose: req.Purpose, Decision: req.Decision}
+	f := audit.Filter{Actor: req.Actor, Department: req.Department, Purpose: req.Purpose, Decision: req.Decision, Context: req.Context, Flagged: req.Flagged}
 	if req.BSN != "" {
 		if !bsn.Valid(req.BSN) {
 			return f, 0, badParam("bsn", "elfproef", "Not a valid BSN: it fails the 11-proef.")

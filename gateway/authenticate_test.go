@@ -249,7 +249,7 @@ func TestUnauthenticatedRefusalsPastTheBudgetAre429AndNotRecorded(t *testing.T) 
 			assert.Equal(t, http.StatusUnauthorized, a.status, "another address has its own budget")
 			assert.Len(t, h.store.Events(), tt.budget+1)
 
-			a = h.from(mallory, h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten"}`)
+			a = h.from(mallory, h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten",`+zaakContext+`}`)
 			assert.Equal(t, http.StatusOK, a.status, "a valid token is never limited: %s", a.body)
 			assert.Len(t, h.store.Events(), tt.budget+2)
 		})

@@ -13,7 +13,7 @@ import (
 func BenchmarkResidentView(b *testing.B) {
 	h := newHarness(b)
 	tok := h.signer.token(b, employee("burgerzaken"))
-	body := `{"bsn":"999993653","purpose":"reisdocumenten"}`
+	body := `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}`
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

@@ -14,10 +14,10 @@ func FuzzResidentViewRequest(f *testing.F) {
 	h := newHarness(f)
 	tok := h.signer.token(f, employee("burgerzaken"))
 	for _, seed := range []struct{ ct, body string }{
-		{"application/json", `{"bsn":"999993653","purpose":"reisdocumenten"}`},
+		{"application/json", `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}`},
 		{"application/json", `{"bsn":"999993653","purpose":"reisdocumenten","context":{"type":"zaak","id":"ZAAK-1"},"sources":["brp"]}`},
 		{"application/json", `{"bsn":999993653}`},
-		{"application/json", `{"bsn":"999993653","purpose":"reisdocumenten"}}`},
+		{"application/json", `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}}`},
 		{"application/json", `[]`},
 		{"application/json", `{"bsn":"\u0000","purpose":"\ud800"}`},
 		{"application/json; charset=utf-8", `{"bsn":"999993653","purpose":"x","sources":["brp","brp"]}`},

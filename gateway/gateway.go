@@ -87,6 +87,16 @@ type Config struct {
 	// Residents checks residents' tokens for subject access; nil: only
 	// employees with purpose inzage can use it.
 	Residents ResidentAuthenticator
+	// Sessions keeps the contact sessions (an audit store does); nil: the
+	// /v1/contact-sessions endpoints are not served and a contact-session
+	// context cannot be verified (403).
+	Sessions audit.ContactSessionStore
+	// SessionIdle is how long a contact session may go unused before it
+	// times out; 0: DefaultSessionIdle.
+	SessionIdle time.Duration
+	// Contexts verifies zaak and interne taak contexts; nil: they cannot
+	// be verified (403).
+	Contexts ContextVerifier
 	// Policies administers the purpose policy for privacy officers (the
 	// /v1/policies endpoints); its Engine should be Policy too, or what it
 	// activates decides nothing. nil: those endpoints are not served.
@@ -133,6 +143,9 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 10
 	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = DefaultSessionIdle
+	}
 	origins, err := checkOrigins(cfg.CORSOrigins)
 	if err != nil {
 		return nil, err
@@ -160,6 +173,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("GET /readyz", g.handle(g.readyz))
 	g.auditRoutes(mux)
 	g.policyRoutes(mux)
+	g.sessionRoutes(mux)
 	mux.Handle("/", g.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return problem(http.StatusNotFound, "There is no resource at this path.", nil)
 	}))

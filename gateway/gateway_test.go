@@ -54,6 +54,8 @@ type harness struct {
 	spec    *openapi.Spec
 	logs    *bytes.Buffer
 	policy  gateway.Decider
+	// contexts verifies zaak and interne taak contexts.
+	contexts *fakeContexts
 	// configure changes the gateway's Config before it is built.
 	configure []func(*gateway.Config)
 }
@@ -96,6 +98,8 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		Logger:     slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:        func() time.Time { return now },
 	}
+	h.contexts = newFakeContexts()
+	withContexts(t, &cfg, h.store, h.contexts, now)
 	for _, f := range h.configure {
 		f(&cfg)
 	}
@@ -161,7 +165,7 @@ func (h *harness) lastEvent() audit.Event {
 
 func TestReisdocumentenViewFiltersRecordsAndFields(t *testing.T) {
 	h := newHarness(t)
-	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten","context":{"type":"klantcontact","id":"k1"}}`,
+	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten",`+zaakContext+`}`,
 		"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "Fsc-Transaction-Id", "fsc-42")
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 
@@ -201,7 +205,7 @@ func TestReisdocumentenViewFiltersRecordsAndFields(t *testing.T) {
 	src := a.json["sources"].(map[string]any)
 	assert.Equal(t, "partial", src["klantinteracties"].(map[string]any)["status"])
 
-	assert.Equal(t, map[string]any{"repeatContacts": float64(2), "overdueCallbacks": float64(1)}, a.json["signals"])
+	assert.Equal(t, map[string]any{"openCallbacks": float64(1), "repeatContacts": float64(2), "overdueCallbacks": float64(1)}, a.json["signals"])
 	assert.NotContains(t, a.json, "withheld")
 	assert.NotContains(t, string(a.body), "SOCZA")
 	assert.NotContains(t, string(a.body), "Bijstand")
@@ -212,7 +216,7 @@ func TestReisdocumentenViewFiltersRecordsAndFields(t *testing.T) {
 	assert.Equal(t, audit.DecisionAllow, ev.Decision)
 	assert.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", ev.TraceID, "the caller's trace is continued")
 	assert.Equal(t, "fsc-42", ev.ForeignOperation.FSCTransactionID)
-	assert.Equal(t, &audit.Context{Type: "klantcontact", ID: "k1"}, ev.Context)
+	assert.Equal(t, &audit.Context{Type: "zaak", ID: zaakOK}, ev.Context)
 	assert.NotContains(t, ev.Subject, bsn)
 	assert.Len(t, ev.Subject, 64)
 	assert.Equal(t, "https://register.gemeente.example/verwerkingsactiviteiten/burza-reisdocumenten", ev.ProcessingActivity)
@@ -229,7 +233,7 @@ func TestReisdocumentenViewFiltersRecordsAndFields(t *testing.T) {
 
 func TestKlantcontactGetsSOCZAExistenceOnly(t *testing.T) {
 	h := newHarness(t)
-	a := h.view(h.signer.token(t, employee("kcc")), `{"bsn":"999993653","purpose":"klantcontact"}`)
+	a := h.view(h.signer.token(t, employee("kcc")), `{"bsn":"999993653","purpose":"klantcontact",`+kccContext+`}`)
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 	cases := a.json["cases"].([]any)
 	require.Len(t, cases, 1)
@@ -250,13 +254,13 @@ func TestDeniedRequestsCallNoSourceAndAreAudited(t *testing.T) {
 		body   string
 		status int
 	}{
-		{"auditor", h.signer.token(t, claims{"sub": "a1", "department": "audit", "roles": []string{"auditor"}}), `{"bsn":"999993653","purpose":"reisdocumenten"}`, 403},
-		{"privacy officer", h.signer.token(t, claims{"sub": "p1", "department": "privacy", "roles": []string{"privacy-officer"}}), `{"bsn":"999993653","purpose":"klantcontact"}`, 403},
-		{"burgerzaken claiming bijstand", h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"bijstand"}`, 403},
+		{"auditor", h.signer.token(t, claims{"sub": "a1", "department": "audit", "roles": []string{"auditor"}}), `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}`, 403},
+		{"privacy officer", h.signer.token(t, claims{"sub": "p1", "department": "privacy", "roles": []string{"privacy-officer"}}), `{"bsn":"999993653","purpose":"klantcontact",` + kccContext + `}`, 403},
+		{"burgerzaken claiming bijstand", h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"bijstand",` + zaakContext + `}`, 403},
 		{"unknown purpose", h.signer.token(t, employee("kcc")), `{"bsn":"999993653","purpose":"nieuwsgierigheid"}`, 403},
 		{"inzage is not for views", h.signer.token(t, employee("kcc")), `{"bsn":"999993653","purpose":"inzage"}`, 403},
-		{"missing token", "", `{"bsn":"999993653","purpose":"reisdocumenten"}`, 401},
-		{"expired token", h.signer.token(t, claims{"sub": "x", "department": "kcc", "roles": []string{"medewerker"}, "exp": now.Add(-time.Hour).Unix()}), `{"bsn":"999993653","purpose":"klantcontact"}`, 401},
+		{"missing token", "", `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}`, 401},
+		{"expired token", h.signer.token(t, claims{"sub": "x", "department": "kcc", "roles": []string{"medewerker"}, "exp": now.Add(-time.Hour).Unix()}), `{"bsn":"999993653","purpose":"klantcontact",` + kccContext + `}`, 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -285,7 +289,7 @@ func TestDeniedRequestsCallNoSourceAndAreAudited(t *testing.T) {
 func TestAuditFailureMeansNoData(t *testing.T) {
 	h := newHarness(t)
 	h.store.Fail(errors.New("disk full"))
-	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten"}`)
+	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten",`+zaakContext+`}`)
 	assert.Equal(t, http.StatusServiceUnavailable, a.status)
 	assert.NotEmpty(t, a.header.Get("Retry-After"))
 	assert.NotContains(t, string(a.body), "Moulin")
@@ -296,11 +300,11 @@ func TestAuditFailureMeansNoData(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, rz.status)
 
 	// Refusals cannot be recorded either, so they are 503 too.
-	a = h.view("", `{"bsn":"999993653","purpose":"reisdocumenten"}`)
+	a = h.view("", `{"bsn":"999993653","purpose":"reisdocumenten",`+zaakContext+`}`)
 	assert.Equal(t, http.StatusServiceUnavailable, a.status)
 
 	h.store.Fail(nil)
-	a = h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten"}`)
+	a = h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten",`+zaakContext+`}`)
 	assert.Equal(t, http.StatusOK, a.status, "recovers when the store does")
 	assert.Equal(t, http.StatusOK, h.do(http.MethodGet, "/readyz", "", "", "").status)
 }
@@ -314,7 +318,7 @@ func (failingPolicy) Decide(context.Context, policies.Input) (policies.Decision,
 
 func TestPolicyErrorFailsClosed(t *testing.T) {
 	h := newHarness(t, withPolicy(failingPolicy{}))
-	r := httptest.NewRequest(http.MethodPost, "/v1/resident-views", strings.NewReader(`{"bsn":"999993653","purpose":"reisdocumenten"}`))
+	r := httptest.NewRequest(http.MethodPost, "/v1/resident-views", strings.NewReader(`{"bsn":"999993653","purpose":"reisdocumenten",`+zaakContext+`}`))
 	r.Header.Set("Authorization", "Bearer "+h.signer.token(t, employee("burgerzaken")))
 	r.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
@@ -329,7 +333,7 @@ func TestSourceFailuresDegradeOnlyTheirPart(t *testing.T) {
 	h := newHarness(t)
 	h.zaken.Err = "timeout"
 	h.sf.Err = "unavailable"
-	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten"}`)
+	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten",`+zaakContext+`}`)
 	require.Equal(t, http.StatusOK, a.status)
 	src := a.json["sources"].(map[string]any)
 	assert.Equal(t, map[string]any{"status": "unavailable", "error": "timeout", "ms": src["zaken"].(map[string]any)["ms"]}, src["zaken"])
@@ -343,7 +347,7 @@ func TestSourceFailuresDegradeOnlyTheirPart(t *testing.T) {
 
 func TestSourcesLeftOutAreNotRequestedNotDenied(t *testing.T) {
 	h := newHarness(t)
-	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten","sources":["brp","zaken"]}`)
+	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten",`+zaakContext+`,"sources":["brp","zaken"]}`)
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 	src := a.json["sources"].(map[string]any)
 	assert.Equal(t, map[string]any{"status": "not_requested"}, src["salesforce"])
@@ -365,7 +369,7 @@ func TestAConnectorPanicTakesOutOnlyItsPart(t *testing.T) {
 	h.zaken.Panic = "zaken connector bug"
 	var a answer
 	assert.NotPanics(t, func() {
-		a = h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten"}`)
+		a = h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten",`+zaakContext+`}`)
 	})
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 	zk := a.json["sources"].(map[string]any)["zaken"].(map[string]any)
@@ -389,16 +393,16 @@ func TestBadInputIsA4xxProblem(t *testing.T) {
 	}{
 		{"malformed JSON", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653",`, 400, ""},
 		{"not an object", "POST", "/v1/resident-views", "application/json", `["999993653"]`, 400, ""},
-		{"trailing data", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten"} {}`, 400, ""},
-		{"trailing bracket", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten"}}`, 400, ""},
-		{"trailing square bracket", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten"}]`, 400, ""},
-		{"unknown field", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten","why":"curious"}`, 400, ""},
-		{"BSN failing the 11-proef", "POST", "/v1/resident-views", "application/json", `{"bsn":"123456789","purpose":"reisdocumenten"}`, 400, "bsn"},
-		{"BSN of letters", "POST", "/v1/resident-views", "application/json", `{"bsn":"99999365a","purpose":"reisdocumenten"}`, 400, "bsn"},
+		{"trailing data", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `} {}`, 400, ""},
+		{"trailing bracket", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}}`, 400, ""},
+		{"trailing square bracket", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}]`, 400, ""},
+		{"unknown field", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `,"why":"curious"}`, 400, ""},
+		{"BSN failing the 11-proef", "POST", "/v1/resident-views", "application/json", `{"bsn":"123456789","purpose":"reisdocumenten",` + zaakContext + `}`, 400, "bsn"},
+		{"BSN of letters", "POST", "/v1/resident-views", "application/json", `{"bsn":"99999365a","purpose":"reisdocumenten",` + zaakContext + `}`, 400, "bsn"},
 		{"empty body", "POST", "/v1/resident-views", "application/json", ``, 400, ""},
 		{"form body", "POST", "/v1/resident-views", "application/x-www-form-urlencoded", `bsn=999993653`, 415, ""},
 		{"1 MB body", "POST", "/v1/resident-views", "application/json", `{"bsn":"999993653","purpose":"` + strings.Repeat("a", 1<<20) + `"}`, 413, ""},
-		{"trailing slash", "POST", "/v1/resident-views/", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten"}`, 404, ""},
+		{"trailing slash", "POST", "/v1/resident-views/", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}`, 404, ""},
 		{"unknown path", "GET", "/v1/residents", "", ``, 404, ""},
 		{"wrong method", "GET", "/v1/resident-views", "", ``, 405, ""},
 	}
@@ -436,7 +440,7 @@ func TestSubjectFactsGoIntoASecondDecision(t *testing.T) {
 	h := newHarness(t, withPolicy(rec))
 	rec.engine, _ = policies.NewEngine(context.Background(), policies.Embedded())
 	h.brp.Answer.Opschorting = "O"
-	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten"}`)
+	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten",`+zaakContext+`}`)
 	require.Equal(t, http.StatusOK, a.status)
 	require.Len(t, rec.inputs, 2)
 	assert.Nil(t, rec.inputs[0].Subject)
@@ -461,7 +465,7 @@ func TestClientHangUpStillRecordsTheAccess(t *testing.T) {
 	h := newHarness(t)
 	h.store.Delay(20 * time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/v1/resident-views", strings.NewReader(`{"bsn":"999993653","purpose":"reisdocumenten"}`))
+	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/v1/resident-views", strings.NewReader(`{"bsn":"999993653","purpose":"reisdocumenten",`+zaakContext+`}`))
 	r.Header.Set("Authorization", "Bearer "+h.signer.token(t, employee("burgerzaken")))
 	r.Header.Set("Content-Type", "application/json")
 	done := make(chan struct{})
@@ -477,7 +481,7 @@ func TestClientHangUpStillRecordsTheAccess(t *testing.T) {
 
 func TestResponseBodyIsValidJSON(t *testing.T) {
 	h := newHarness(t)
-	a := h.view(h.signer.token(t, employee("sociale-zaken")), `{"bsn":"999993653","purpose":"bijstand"}`)
+	a := h.view(h.signer.token(t, employee("sociale-zaken")), `{"bsn":"999993653","purpose":"bijstand",`+zaakContext+`}`)
 	require.Equal(t, http.StatusOK, a.status)
 	var v view.View
 	require.NoError(t, json.NewDecoder(io.NopCloser(bytes.NewReader(a.body))).Decode(&v))

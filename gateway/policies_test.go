@@ -93,7 +93,7 @@ func rollback(t *testing.T, version, reason string) string {
 // kccView is a klantcontact view by a KCC employee.
 func (h *policyHarness) kccView() answer {
 	h.t.Helper()
-	return h.view(h.signer.token(h.t, employee("kcc")), `{"bsn":"999993653","purpose":"klantcontact"}`)
+	return h.view(h.signer.token(h.t, employee("kcc")), `{"bsn":"999993653","purpose":"klantcontact",`+kccContext+`}`)
 }
 
 // eventOf is the audit event an answer names in auditSeq.
@@ -180,7 +180,7 @@ func TestPolicyEndpointsAreForPrivacyOfficersOnly(t *testing.T) {
 		{http.MethodGet, "/v1/policies/history", "GET /v1/policies/history", ""},
 		{http.MethodGet, "/v1/policies/" + h.embedded, "GET /v1/policies/{id}", ""},
 		{http.MethodPut, "/v1/policies", "PUT /v1/policies", activation(t, withGeboorte(t), "test")},
-		{http.MethodPost, "/v1/policies/_evaluate", "POST /v1/policies/_evaluate", `{"input":{"actor":{"department":"kcc","roles":["medewerker"]},"purpose":"klantcontact"}}`},
+		{http.MethodPost, "/v1/policies/_evaluate", "POST /v1/policies/_evaluate", `{"input":{"actor":{"department":"kcc","roles":["medewerker"]},"purpose":"klantcontact",` + kccContext + `}}`},
 	}
 	callers := []struct {
 		name   string
@@ -592,7 +592,7 @@ func TestEvaluateOfTheGeboorteBundleListsExactlyThatGainForKCC(t *testing.T) {
 	files, err := json.Marshal(policies.NewStoredVersion(geboorte).Files)
 	require.NoError(t, err)
 	a := h.do(http.MethodPost, "/v1/policies/_evaluate", h.officer(), "application/json",
-		`{"input":{"actor":{"sub":"e1","department":"kcc","roles":["medewerker"]},"purpose":"klantcontact"},"files":`+string(files)+`}`)
+		`{"input":{"actor":{"sub":"e1","department":"kcc","roles":["medewerker"]},"purpose":"klantcontact",`+kccContext+`},"files":`+string(files)+`}`)
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 
 	diff := a.json["difference"].(map[string]any)
@@ -682,7 +682,7 @@ func TestEvaluateSaysWhetherPutWouldActivateTheProposal(t *testing.T) {
 func TestEvaluateShowsTheRuleThatDenied(t *testing.T) {
 	h := newPolicyHarness(t, nil)
 	a := h.do(http.MethodPost, "/v1/policies/_evaluate", h.officer(), "application/json",
-		`{"input":{"actor":{"sub":"e1","department":"burgerzaken","roles":["medewerker"]},"purpose":"bijstand"}}`)
+		`{"input":{"actor":{"sub":"e1","department":"burgerzaken","roles":["medewerker"]},"purpose":"bijstand",`+zaakContext+`}}`)
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 	active := a.json["active"].(map[string]any)
 	dec := active["decision"].(map[string]any)
@@ -700,7 +700,7 @@ func TestEvaluateShowsTheRuleThatDenied(t *testing.T) {
 	assert.NotContains(t, a.json, "difference")
 
 	a = h.do(http.MethodPost, "/v1/policies/_evaluate", h.officer(), "application/json",
-		`{"input":{"actor":{"department":"kcc"},"purpose":"klantcontact"},"files":{"decision.rego":"package klantbeeld\nbroken if {","data.json":"{}"}}`)
+		`{"input":{"actor":{"department":"kcc"},"purpose":"klantcontact",`+kccContext+`},"files":{"decision.rego":"package klantbeeld\nbroken if {","data.json":"{}"}}`)
 	assert.Equal(t, http.StatusUnprocessableEntity, a.status)
 	assert.Equal(t, "https://klantbeeld.gemeente.example/problems/bundle-invalid", a.json["type"])
 }
@@ -714,9 +714,9 @@ func TestPolicyDenialOfAViewCarriesItsReasonCode(t *testing.T) {
 		code  string
 		title string
 	}{
-		{"a purpose not granted", h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"bijstand"}`, "purpose_not_granted", "Purpose not granted"},
+		{"a purpose not granted", h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"bijstand",` + zaakContext + `}`, "purpose_not_granted", "Purpose not granted"},
 		{"an unknown purpose", h.signer.token(t, employee("kcc")), `{"bsn":"999993653","purpose":"nieuwsgierigheid"}`, "purpose_unknown", "Unknown purpose"},
-		{"an auditor", h.signer.token(t, claims{"sub": "a1", "department": "audit", "roles": []string{"auditor"}}), `{"bsn":"999993653","purpose":"reisdocumenten"}`, "no_data_role", "This role never receives resident data"},
+		{"an auditor", h.signer.token(t, claims{"sub": "a1", "department": "audit", "roles": []string{"auditor"}}), `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}`, "no_data_role", "This role never receives resident data"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -757,7 +757,7 @@ func TestAViewDecidesWithOneVersionWhateverIsActivatedMeanwhile(t *testing.T) {
 	}))
 	require.Equal(t, view.SourceBRP, swapper.Name())
 
-	a := h.view(h.signer.token(t, employee("kcc")), `{"bsn":"999993653","purpose":"klantcontact"}`)
+	a := h.view(h.signer.token(t, employee("kcc")), `{"bsn":"999993653","purpose":"klantcontact",`+kccContext+`}`)
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 	require.NoError(t, swapper.err)
 	require.Equal(t, withGeboorte(t).Version(), engine.Version(), "the swap happened during the request")
@@ -777,7 +777,7 @@ func TestConcurrentViewsDuringActivationsMatchTheVersionTheyRecord(t *testing.T)
 	for range 3 {
 		wg.Go(func() {
 			for !done.Load() {
-				a := h.view(token, `{"bsn":"999993653","purpose":"klantcontact"}`)
+				a := h.view(token, `{"bsn":"999993653","purpose":"klantcontact",`+kccContext+`}`)
 				if !assert.Equal(t, http.StatusOK, a.status, "%s", a.body) {
 					return
 				}

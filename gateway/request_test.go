@@ -27,9 +27,9 @@ func TestDuplicateKeysAre400NamingTheKey(t *testing.T) {
 		body string
 		key  string
 	}{
-		{"a second bsn", `{"bsn":"999993653","purpose":"reisdocumenten","bsn":"999990044"}`, "bsn"},
-		{"a second bsn spelt with an escape", `{"bsn":"999993653","purpose":"reisdocumenten","b\u0073n":"999990044"}`, "bsn"},
-		{"a second purpose", `{"purpose":"bijstand","bsn":"999993653","purpose":"reisdocumenten"}`, "purpose"},
+		{"a second bsn", `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `,"bsn":"999990044"}`, "bsn"},
+		{"a second bsn spelt with an escape", `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `,"b\u0073n":"999990044"}`, "bsn"},
+		{"a second purpose", `{"purpose":"bijstand","bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}`, "purpose"},
 		{"a second id in the context", `{"bsn":"999993653","purpose":"reisdocumenten","context":{"type":"klantcontact","id":"k-1","id":"k-2"}}`, "context.id"},
 		{"a second context", `{"bsn":"999993653","purpose":"reisdocumenten","context":{"type":"zaak","id":"z"},"context":{"type":"klantcontact","id":"k"}}`, "context"},
 	}
@@ -51,7 +51,7 @@ func TestDuplicateKeysAre400NamingTheKey(t *testing.T) {
 	}
 
 	t.Run("the same key in different objects is no duplicate", func(t *testing.T) {
-		a := h.view(tok, `{"bsn":"999993653","purpose":"reisdocumenten","context":{"type":"klantcontact","id":"purpose"}}`)
+		a := h.view(tok, `{"bsn":"999993653","purpose":"reisdocumenten","context":{"type":"zaak","id":"`+zaakOK+`"},"sources":["brp"]}`)
 		assert.Equal(t, http.StatusOK, a.status, "%s", a.body)
 	})
 }
@@ -88,7 +88,7 @@ func TestContextIDLengthCountsCharactersAndTheContextIsAudited(t *testing.T) {
 	}
 
 	t.Run("without the context the policy refuses", func(t *testing.T) {
-		a := h.view(tok, `{"bsn":"999993653","purpose":"reisdocumenten"}`)
+		a := h.view(tok, `{"bsn":"999993653","purpose":"reisdocumenten",`+zaakContext+`}`)
 		require.Equal(t, http.StatusForbidden, a.status, "%s", a.body)
 	})
 	for _, tt := range []struct {
@@ -136,7 +136,7 @@ func gzipped(t *testing.T, s string) string {
 func TestContentEncodingOtherThanIdentityIs415(t *testing.T) {
 	h := newHarness(t)
 	tok := h.signer.token(t, employee("burgerzaken"))
-	body := `{"bsn":"999993653","purpose":"reisdocumenten"}`
+	body := `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}`
 	tests := []struct {
 		name     string
 		method   string
@@ -169,7 +169,7 @@ func TestContentEncodingOtherThanIdentityIs415(t *testing.T) {
 func TestNonCanonicalPathsAre404NotRedirects(t *testing.T) {
 	h := newHarness(t)
 	tok := h.signer.token(t, employee("burgerzaken"))
-	body := `{"bsn":"999993653","purpose":"reisdocumenten"}`
+	body := `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}`
 	for _, path := range []string{
 		"//v1/resident-views",
 		"/v1//resident-views",
@@ -211,7 +211,7 @@ var nineDigits = regexp.MustCompile(`(^|[^0-9])[0-9]{9}([^0-9]|$)`)
 
 func TestLogsNameTheRouteNeverThePathOrQuery(t *testing.T) {
 	const other = "999990044" // a BSN, in URLs where it does not belong
-	body := `{"bsn":"999993653","purpose":"reisdocumenten"}`
+	body := `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}`
 	tests := []struct {
 		name   string
 		policy gateway.Decider
@@ -259,7 +259,7 @@ func TestLogsNameTheRouteNeverThePathOrQuery(t *testing.T) {
 func TestInvalidTraceparentIsIgnoredAndANewTraceStarted(t *testing.T) {
 	h := newHarness(t)
 	tok := h.signer.token(t, employee("burgerzaken"))
-	body := `{"bsn":"999993653","purpose":"reisdocumenten"}`
+	body := `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}`
 	const trace, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	hex32 := regexp.MustCompile(`^[0-9a-f]{32}$`)
 	tests := []struct {
@@ -308,7 +308,7 @@ func TestFSCTransactionIDIsKeptWholeUpToItsLengthInCharacters(t *testing.T) {
 	h := newHarness(t)
 	tok := h.signer.token(t, employee("burgerzaken"))
 	id := strings.Repeat("é", 200)
-	a := h.view(tok, `{"bsn":"999993653","purpose":"reisdocumenten"}`, "Fsc-Transaction-Id", id)
+	a := h.view(tok, `{"bsn":"999993653","purpose":"reisdocumenten",`+zaakContext+`}`, "Fsc-Transaction-Id", id)
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 	require.NotNil(t, h.lastEvent().ForeignOperation)
 	assert.Equal(t, id, h.lastEvent().ForeignOperation.FSCTransactionID)

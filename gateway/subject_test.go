@@ -61,14 +61,14 @@ func (hs history) seqs() []int64 {
 // older gateway recorded them (with the subject), and one with a token.
 func seedHistories(t *testing.T, h *auditHarness) {
 	t.Helper()
-	r := h.call(http.MethodPost, "/v1/resident-views", h.staff("burgerzaken"), `{"bsn":"`+bsnA+`","purpose":"reisdocumenten"}`)
+	r := h.call(http.MethodPost, "/v1/resident-views", h.staff("burgerzaken"), `{"bsn":"`+bsnA+`","purpose":"reisdocumenten",`+zaakContext+`}`)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	r = h.call(http.MethodPost, "/v1/resident-views", h.staff("kcc"), `{"bsn":"`+bsnB+`","purpose":"klantcontact"}`)
+	r = h.call(http.MethodPost, "/v1/resident-views", h.staff("kcc"), `{"bsn":"`+bsnB+`","purpose":"klantcontact",`+kccContext+`}`)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	r = h.call(http.MethodPost, "/v1/resident-views", "", `{"bsn":"`+bsnA+`","purpose":"reisdocumenten"}`)
+	r = h.call(http.MethodPost, "/v1/resident-views", "", `{"bsn":"`+bsnA+`","purpose":"reisdocumenten",`+zaakContext+`}`)
 	require.Equal(t, http.StatusUnauthorized, r.status, "%s", r.body)
 	h.seed(audit.Event{Operation: "POST /v1/resident-views", Purpose: "reisdocumenten", Subject: h.pseudonym(bsnA), Decision: audit.DecisionDeny, Status: 401, Reasons: []string{"invalid token: token expired"}})
-	r = h.call(http.MethodPost, "/v1/resident-views", h.staff("burgerzaken"), `{"bsn":"`+bsnA+`","purpose":"bijstand"}`)
+	r = h.call(http.MethodPost, "/v1/resident-views", h.staff("burgerzaken"), `{"bsn":"`+bsnA+`","purpose":"bijstand",`+zaakContext+`}`)
 	require.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -24,6 +25,8 @@ type viewRequest struct {
 	Purpose string            `json:"purpose"`
 	Sources []string          `json:"sources,omitempty"`
 	Context *policies.Context `json:"context,omitempty"`
+	// BreakGlass stands in for a context where the purpose allows it.
+	BreakGlass *breakGlass `json:"breakGlass,omitempty"`
 }
 
 const opResidentView = "POST /v1/resident-views"
@@ -54,10 +57,7 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 	// From here the event says what was accepted, whatever the peek took.
 	ev.Subject = g.cfg.Pseudonyms.Pseudonym(req.BSN)
 	ev.Purpose = req.Purpose
-	ev.Context = nil
-	if c := req.Context; c != nil {
-		ev.Context = &audit.Context{Type: c.Type, ID: c.ID}
-	}
+	recordJustification(&ev, req)
 
 	// A token issued for some purposes is good for those only.
 	if id.Purposes != nil && !slices.Contains(id.Purposes, req.Purpose) {
@@ -73,7 +73,7 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 		Actor:   policies.Actor{Sub: id.Sub, Department: id.Department, Roles: id.Roles, Organisation: id.Organisation},
 		Action:  policies.ActionResidentView,
 		Purpose: req.Purpose,
-		Context: req.Context,
+		Context: policyContext(req),
 		Sources: req.Sources,
 	}
 	// Both questions of this request are asked of one version, whatever
@@ -89,6 +89,17 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 	recordDecision(&ev, dec)
 	if !dec.Allow {
 		return g.refuse(ctx, &ev, policyRefusal(dec), audit.DecisionDeny, nil)
+	}
+	// The context the purpose accepted must hold before any source is asked.
+	if p, err := g.verifyContext(ctx, id, req); err != nil || p != nil {
+		if err != nil {
+			if errors.Is(err, errVerifierDown) {
+				return g.refuse(ctx, &ev, verifierDown(err), audit.DecisionError, []string{"context could not be verified"})
+			}
+			return g.failed(ctx, &ev, err, "context could not be verified")
+		}
+		ev.Reasons = append(ev.Reasons, "code:"+p.Codes[0])
+		return g.refuse(ctx, &ev, p, audit.DecisionDeny, []string{p.Detail})
 	}
 
 	vreq := view.Request{BSN: req.BSN, Purpose: req.Purpose, Sources: req.Sources, User: view.User{ID: id.Sub, Name: id.Name}}
@@ -125,7 +136,7 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 
 var (
 	purposePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}$`)
-	contextTypes   = map[string]bool{"klantcontact": true, "zaak": true, "internetaak": true}
+	contextTypes   = map[string]bool{"contact-session": true, "klantcontact": true, "zaak": true, "internetaak": true}
 )
 
 // maxContextID is the maxLength of LookupContext.id in the API document:
@@ -187,6 +198,9 @@ func (g *Gateway) parseViewRequest(ctx context.Context, r *http.Request, body []
 	}
 	if !bsn.Valid(req.BSN) {
 		return viewRequest{}, badParam("bsn", "elfproef", "Not a valid BSN: it fails the 11-proef.")
+	}
+	if p := checkJustification(req); p != nil {
+		return viewRequest{}, p
 	}
 	return req, nil
 }

@@ -38,6 +38,10 @@ func TestValidateRequest(t *testing.T) {
 		{"short bsn is rejected", "application/json", `{"bsn":"12345","purpose":"reisdocumenten"}`, []string{"bsn"}, false},
 		{"unknown source is rejected", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten","sources":["belastingen"]}`, []string{"sources.0"}, false},
 		{"bad context type is rejected", "application/json", `{"bsn":"999993653","purpose":"reisdocumenten","context":{"type":"roddel","id":"1"}}`, []string{"context.type"}, false},
+		{"a contact-session context is valid", "application/json", `{"bsn":"999993653","purpose":"klantcontact","context":{"type":"contact-session","id":"5e551000-0000-4000-8000-000000000001"}}`, nil, false},
+		{"break-glass with a reason is valid", "application/json", `{"bsn":"999993653","purpose":"klantcontact","breakGlass":{"reason":"Melding van de politie over deze inwoner"}}`, nil, false},
+		{"break-glass with a short reason is rejected", "application/json", `{"bsn":"999993653","purpose":"klantcontact","breakGlass":{"reason":"dringend"}}`, []string{"breakGlass.reason"}, false},
+		{"break-glass without a reason is rejected", "application/json", `{"bsn":"999993653","purpose":"klantcontact","breakGlass":{}}`, []string{"breakGlass.reason"}, false},
 		{"text body is an unsupported media type", "text/plain", `bsn=999993653`, []string{"body"}, true},
 	}
 	for _, tt := range tests {

@@ -55,7 +55,7 @@ func benchInput() Input {
 		Actor:   Actor{Sub: "sdevries", Department: "kcc", Roles: []string{"medewerker"}},
 		Action:  ActionResidentView,
 		Purpose: "klantcontact",
-		Context: &Context{Type: "klantcontact", ID: "6f1a8f4e-2b7c-4d0a-9a35-0c6a1b2e3d4f"},
+		Context: &Context{Type: "contact-session", ID: "6f1a8f4e-2b7c-4d0a-9a35-0c6a1b2e3d4f"},
 		Subject: &Subject{Opschorting: "O"},
 	}
 }

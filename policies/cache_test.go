@@ -14,7 +14,7 @@ func TestCachedDecisionCannotBeChangedByItsCaller(t *testing.T) {
 	ctx := context.Background()
 	e, err := policies.NewEngine(ctx, policies.Embedded())
 	require.NoError(t, err)
-	in := policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "klantcontact"}
+	in := policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "klantcontact", Context: &policies.Context{Type: "contact-session", ID: "c-1"}}
 	first, err := e.Decide(ctx, in)
 	require.NoError(t, err)
 	pristine, err := e.Decide(ctx, in)
@@ -42,7 +42,7 @@ func TestCachedDenialCannotBeChangedByItsCaller(t *testing.T) {
 	ctx := context.Background()
 	e, err := policies.NewEngine(ctx, policies.Embedded())
 	require.NoError(t, err)
-	in := policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "bijstand"}
+	in := policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "bijstand", Context: &policies.Context{Type: "zaak", ID: "c-1"}}
 	first, err := e.Decide(ctx, in)
 	require.NoError(t, err)
 	first.Codes[0] = "changed"

@@ -33,6 +33,11 @@ type Case struct {
 	Purpose      string   `json:"purpose"`
 	// Subject is FactsNone, FactsGeheimhouding or FactsOpschorting.
 	Subject string `json:"subject"`
+	// Context is the type of the context the case names (with an id the
+	// gateway would have verified): the first a bundle's purpose
+	// requires, so that what the purpose grants is asked about; "" for
+	// none.
+	Context string `json:"context,omitempty"`
 }
 
 // Input is the decision input of the case, for an actor with a subject.
@@ -41,6 +46,9 @@ func (k Case) Input() Input {
 		Actor:   Actor{Sub: "case", Department: k.Department, Roles: k.Roles, Organisation: k.Organisation},
 		Action:  k.Action,
 		Purpose: k.Purpose,
+	}
+	if k.Context != "" {
+		in.Context = &Context{Type: k.Context, ID: "case"}
 	}
 	switch k.Subject {
 	case FactsGeheimhouding:
@@ -79,7 +87,11 @@ type purposeData struct {
 	Departments   []string `json:"departments"`
 	Organisations []string `json:"organisations"`
 	Actions       []string `json:"actions"`
-	Sources       map[string]struct {
+	// RequiresContext are the context types that justify a look-up;
+	// BreakGlass whether a stated reason may stand in for one.
+	RequiresContext []string `json:"requires_context"`
+	BreakGlass      bool     `json:"break_glass"`
+	Sources         map[string]struct {
 		Domains       []string `json:"domains"`
 		ExistenceOnly []string `json:"existence_only"`
 	} `json:"sources"`
@@ -126,9 +138,13 @@ func cases(docs ...policyData) []Case {
 	orgs := []string{unlistedOrganisation}
 	purposes := []string{unlistedPurpose}
 	actions := []string{ActionResidentView, ActionSubjectAccess}
+	contexts := map[string]string{}
 	for _, doc := range docs {
 		for name, p := range doc.Purposes {
 			purposes = append(purposes, name)
+			if _, ok := contexts[name]; !ok && len(p.RequiresContext) > 0 {
+				contexts[name] = p.RequiresContext[0]
+			}
 			for _, d := range p.Departments {
 				if d != "*" && d != "" {
 					depts = append(depts, d)
@@ -154,11 +170,11 @@ func cases(docs ...policyData) []Case {
 			for _, facts := range subjectFacts() {
 				for _, dept := range depts {
 					for _, roles := range roleSets() {
-						out = append(out, Case{Department: dept, Roles: roles, Action: action, Purpose: purpose, Subject: facts})
+						out = append(out, Case{Department: dept, Roles: roles, Action: action, Purpose: purpose, Subject: facts, Context: contexts[purpose]})
 					}
 				}
 				for _, org := range orgs {
-					out = append(out, Case{Organisation: org, Roles: []string{}, Action: action, Purpose: purpose, Subject: facts})
+					out = append(out, Case{Organisation: org, Roles: []string{}, Action: action, Purpose: purpose, Subject: facts, Context: contexts[purpose]})
 				}
 			}
 		}

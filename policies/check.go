@@ -112,6 +112,13 @@ const (
 	// InvariantReasonCodes: every denial carries a reason code, and every
 	// code is ValidCode.
 	InvariantReasonCodes = "denial-has-reason-code"
+	// InvariantBreakGlassOrganisations: break-glass (a reason instead of
+	// a context) is never let through for an organisation.
+	InvariantBreakGlassOrganisations = "break-glass-never-for-organisations"
+	// InvariantVerifiableContext: a purpose requires only context types
+	// the gateway can verify (VerifiableContexts): one it cannot would
+	// let any id through.
+	InvariantVerifiableContext = "required-context-verifiable"
 	// InvariantDecides: every input gets exactly one well-formed decision;
 	// a bundle that errs for some would refuse those requests with a 500.
 	InvariantDecides = "well-formed-decision"
@@ -124,6 +131,7 @@ func Invariants() []string {
 		InvariantDecides, InvariantProcessingActivity, InvariantReasonCodes,
 		InvariantBurgerzakenNoSOCZA, InvariantNoDataRoles, InvariantUnknownPurpose,
 		InvariantPurposeNotGranted, InvariantMissingClaim, InvariantGeheimhouding,
+		InvariantBreakGlassOrganisations, InvariantVerifiableContext,
 	}
 }
 
@@ -280,6 +288,14 @@ func guard(ctx context.Context, c *compiled, doc policyData) (int, []*InvariantE
 		}
 	}
 
+	for _, name := range sortedKeys(doc.Purposes) {
+		for _, t := range doc.Purposes[name].RequiresContext {
+			if !slices.Contains(VerifiableContexts, t) {
+				add(InvariantVerifiableContext, "data.json: purpose %q requires a context of type %q, which the gateway cannot verify", name, t)
+			}
+		}
+	}
+
 	n := 0
 	ask := func(k Case, in Input) (Decision, bool) {
 		n++
@@ -344,6 +360,11 @@ func guard(ctx context.Context, c *compiled, doc policyData) (int, []*InvariantE
 			return n, nil, err
 		}
 		if k.Organisation != "" {
+			glass := k.Input()
+			glass.Context = &Context{Type: ContextBreakGlass, ID: "case"}
+			if d, ok := ask(k, glass); ok && d.Allow {
+				add(InvariantBreakGlassOrganisations, "%s: allowed with break-glass for an organisation", k)
+			}
 			in := k.Input()
 			in.Actor.Sub = ""
 			if d, ok := ask(k, in); ok && d.Allow {

@@ -112,6 +112,17 @@ func TestCheckRejectsABundleThatBreaksAnInvariant(t *testing.T) {
 		{"a reason code that is not one", func(t *testing.T) policies.Bundle {
 			return withRego(t, policies.Embedded(), "decision.rego", `"code": "purpose_unknown"`, `"code": "Purpose Unknown!"`)
 		}, policies.InvariantReasonCodes, `"Purpose Unknown!" is not a valid reason code`},
+		{"break-glass let through for an organisation", func(t *testing.T) policies.Bundle {
+			b := withData(t, func(d map[string]any) {
+				purpose(d, "klantcontact")["organisations"] = []any{"00000001234567890000"}
+			})
+			return withRego(t, b, "decision.rego", "\tbreak_glass\n\tis_organisation\n", "\tbreak_glass\n\tis_organisation\n\tfalse\n")
+		}, policies.InvariantBreakGlassOrganisations, "organisation 00000001234567890000 klantcontact resident-view"},
+		{"a required context the gateway cannot verify", func(t *testing.T) policies.Bundle {
+			return withData(t, func(d map[string]any) {
+				purpose(d, "klantcontact")["requires_context"] = []any{"contact-session", "klantcontact"}
+			})
+		}, policies.InvariantVerifiableContext, `purpose "klantcontact" requires a context of type "klantcontact"`},
 		{"a decision that errs for organisations", func(t *testing.T) policies.Bundle {
 			return withRego(t, policies.Embedded(), "decision.rego", "is_organisation if {\n",
 				"is_organisation if {\n\tto_number(input.actor.organisation) / 0 > 0\n")
@@ -195,7 +206,7 @@ func TestActivateSwapsAndReportsThePreviousVersion(t *testing.T) {
 	e, err := policies.NewEngine(ctx, policies.Embedded())
 	require.NoError(t, err)
 	embedded := e.Version()
-	in := policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "klantcontact"}
+	in := policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "klantcontact", Context: &policies.Context{Type: "contact-session", ID: "c-1"}}
 	_, err = e.Decide(ctx, in)
 	require.NoError(t, err)
 	require.Equal(t, policies.CacheStats{Misses: 1, Entries: 1}, e.CacheStats())
@@ -231,7 +242,7 @@ func TestSnapshotKeepsDecidingWithItsVersionAfterAnActivation(t *testing.T) {
 	_, err = e.Activate(ctx, withGeboorte(t))
 	require.NoError(t, err)
 
-	in := policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "klantcontact"}
+	in := policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "klantcontact", Context: &policies.Context{Type: "contact-session", ID: "c-1"}}
 	d, err := inFlight.Decide(ctx, in)
 	require.NoError(t, err)
 	assert.Equal(t, policies.Embedded().Version(), d.BundleVersion)
@@ -245,7 +256,7 @@ func TestSnapshotKeepsDecidingWithItsVersionAfterAnActivation(t *testing.T) {
 func TestEveryDecisionDuringActivationsIsOneVersions(t *testing.T) {
 	ctx := context.Background()
 	a, b := policies.Embedded(), withGeboorte(t)
-	in := policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "klantcontact"}
+	in := policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "klantcontact", Context: &policies.Context{Type: "contact-session", ID: "c-1"}}
 	want := map[string]policies.Decision{}
 	for _, bundle := range []policies.Bundle{a, b} {
 		s, err := policies.Compile(ctx, bundle)

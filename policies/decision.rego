@@ -4,7 +4,8 @@
 #   input.actor    {sub, department, roles, organisation}  from the JWT
 #   input.action   "resident-view" | "subject-access"
 #   input.purpose  the declared purpose
-#   input.context  {type, id} naming the contact or case that justifies it (optional)
+#   input.context  {type, id} naming the contact or case that justifies it (optional);
+#                  type "break-glass" when the caller gave a reason instead of a context
 #   input.sources  the sources the caller asked for (optional: all)
 #   input.subject  {geheimhoudingPersoonsgegevens, opschortingBijhouding} once the BRP told them (optional)
 # and gets one structured decision: allowed or not with reasons and stable
@@ -116,10 +117,28 @@ deny contains {"code": "action_not_granted", "reason": sprintf("purpose %q is no
 	purpose
 }
 
+# A purpose's requires_context lists the context types that justify a
+# look-up (the gateway verifies the one given before any data leaves);
+# break_glass whether a stated reason may stand in for it, flagged for
+# review. Never for an organisation: break-glass is an employee's call.
 deny contains {"code": "context_required", "reason": sprintf("purpose %q requires a context of type %s", [input.purpose, concat(" or ", purpose.requires_context)])} if {
 	count(object.get(purpose, "requires_context", [])) > 0
 	not context_given
+	not break_glass
 }
+
+deny contains {"code": "break_glass_not_allowed", "reason": sprintf("purpose %q does not allow break-glass", [input.purpose])} if {
+	break_glass
+	purpose
+	object.get(purpose, "break_glass", false) != true
+}
+
+deny contains {"code": "break_glass_not_allowed", "reason": "break-glass is never allowed to organisations"} if {
+	break_glass
+	is_organisation
+}
+
+break_glass if input.context.type == "break-glass"
 
 deny contains {"code": "geheimhouding_organisation", "reason": "the resident has geheimhoudingPersoonsgegevens: nothing is disclosed to organisations"} if {
 	input.subject.geheimhoudingPersoonsgegevens == true

@@ -5,7 +5,13 @@ import rego.v1
 
 employee(department) := {"sub": "emp-1", "department": department, "roles": ["medewerker"]}
 
-view(actor, purpose) := {"actor": actor, "action": "resident-view", "purpose": purpose}
+# view is a resident-view request with the context its purpose requires
+# first (an id the gateway would have verified); bare has none.
+view(actor, purpose) := object.union(bare(actor, purpose), {"context": {"type": t, "id": "c-1"}}) if {
+	t := data.purposes[purpose].requires_context[0]
+} else := bare(actor, purpose)
+
+bare(actor, purpose) := {"actor": actor, "action": "resident-view", "purpose": purpose}
 
 decide(q) := d if {
 	d := klantbeeld.decision with input as q
@@ -234,16 +240,16 @@ test_invariant_every_decision_names_its_processing_activity if {
 
 test_required_context if {
 	needs := json.patch(data.purposes, [{"op": "replace", "path": "/bijstand/requires_context", "value": ["zaak"]}])
-	without := klantbeeld.decision with input as view(employee("sociale-zaken"), "bijstand") with data.purposes as needs
+	without := klantbeeld.decision with input as bare(employee("sociale-zaken"), "bijstand") with data.purposes as needs
 	not without.allow
 	"purpose \"bijstand\" requires a context of type zaak" in without.reasons
 	without.codes == ["context_required"]
 
-	wrong_type := object.union(view(employee("sociale-zaken"), "bijstand"), {"context": {"type": "klantcontact", "id": "k-1"}})
+	wrong_type := object.union(bare(employee("sociale-zaken"), "bijstand"), {"context": {"type": "klantcontact", "id": "k-1"}})
 	wrong := klantbeeld.decision with input as wrong_type with data.purposes as needs
 	not wrong.allow
 
-	with_ctx := object.union(view(employee("sociale-zaken"), "bijstand"), {"context": {"type": "zaak", "id": "ZAAK-2026-0000103"}})
+	with_ctx := object.union(bare(employee("sociale-zaken"), "bijstand"), {"context": {"type": "zaak", "id": "ZAAK-2026-0000103"}})
 	right := klantbeeld.decision with input as with_ctx with data.purposes as needs
 	right.allow
 }
@@ -379,4 +385,91 @@ test_uwv_werk_en_inkomen_not_for_subject_access if {
 	d := decide(object.union(view(uwv, "uwv-werk-en-inkomen"), {"action": "subject-access"}))
 	not d.allow
 	d.codes == ["action_not_granted"]
+}
+
+# --- purpose binding to a task: contexts and break-glass --------------------
+
+test_purposes_require_their_contexts if {
+	data.purposes.klantcontact.requires_context == ["contact-session"]
+	{t | some t in data.purposes.reisdocumenten.requires_context} == {"contact-session", "zaak"}
+	{t | some t in data.purposes.bijstand.requires_context} == {"zaak", "internetaak"}
+	every p in ["klantcontact", "reisdocumenten", "bijstand"] {
+		d := decide(bare(employee(object.get({"klantcontact": "kcc", "reisdocumenten": "burgerzaken"}, p, "sociale-zaken")), p))
+		not d.allow
+		d.codes == ["context_required"]
+		d.sources == {}
+	}
+}
+
+test_each_accepted_context_type_lets_the_look_up_through if {
+	every c in [
+		["kcc", "klantcontact", "contact-session"],
+		["burgerzaken", "reisdocumenten", "contact-session"],
+		["burgerzaken", "reisdocumenten", "zaak"],
+		["sociale-zaken", "bijstand", "zaak"],
+		["sociale-zaken", "bijstand", "internetaak"],
+	] {
+		decide(object.union(bare(employee(c[0]), c[1]), {"context": {"type": c[2], "id": "c-1"}})).allow
+	}
+}
+
+test_a_context_of_another_type_does_not_count if {
+	every c in [
+		["kcc", "klantcontact", "zaak"],
+		["kcc", "klantcontact", "klantcontact"],
+		["burgerzaken", "reisdocumenten", "internetaak"],
+		["sociale-zaken", "bijstand", "contact-session"],
+	] {
+		d := decide(object.union(bare(employee(c[0]), c[1]), {"context": {"type": c[2], "id": "c-1"}}))
+		not d.allow
+		d.codes == ["context_required"]
+	}
+}
+
+test_a_context_without_id_does_not_count if {
+	d := decide(object.union(bare(employee("kcc"), "klantcontact"), {"context": {"type": "contact-session", "id": ""}}))
+	not d.allow
+	d.codes == ["context_required"]
+}
+
+break_glass(actor, purpose) := object.union(bare(actor, purpose), {"context": {"type": "break-glass", "id": "redacted"}})
+
+test_break_glass_stands_in_for_the_context_where_allowed if {
+	every c in [["kcc", "klantcontact"], ["burgerzaken", "reisdocumenten"], ["sociale-zaken", "bijstand"]] {
+		d := decide(break_glass(employee(c[0]), c[1]))
+		d.allow
+		d.codes == []
+	}
+}
+
+test_break_glass_is_refused_where_the_purpose_does_not_allow_it if {
+	no := json.patch(data.purposes, [{"op": "replace", "path": "/klantcontact/break_glass", "value": false}])
+	d := klantbeeld.decision with input as break_glass(employee("kcc"), "klantcontact") with data.purposes as no
+	not d.allow
+	d.codes == ["break_glass_not_allowed"]
+	"purpose \"klantcontact\" does not allow break-glass" in d.reasons
+
+	absent := json.remove(data.purposes, ["klantcontact/break_glass"])
+	a := klantbeeld.decision with input as break_glass(employee("kcc"), "klantcontact") with data.purposes as absent
+	not a.allow
+	a.codes == ["break_glass_not_allowed"]
+}
+
+test_break_glass_is_never_for_organisations if {
+	oin := "00000001234567890000"
+	granted := json.patch(data.purposes, [{"op": "replace", "path": "/klantcontact/organisations", "value": [oin]}])
+	org := {"sub": "svc", "organisation": oin}
+	with_ctx := object.union(bare(org, "klantcontact"), {"context": {"type": "contact-session", "id": "c-1"}})
+	ok := klantbeeld.decision with input as with_ctx with data.purposes as granted
+	ok.allow
+	d := klantbeeld.decision with input as break_glass(org, "klantcontact") with data.purposes as granted
+	not d.allow
+	d.codes == ["break_glass_not_allowed"]
+	"break-glass is never allowed to organisations" in d.reasons
+}
+
+test_break_glass_does_not_widen_the_purpose if {
+	d := decide(break_glass(employee("burgerzaken"), "bijstand"))
+	not d.allow
+	"purpose_not_granted" in d.codes
 }

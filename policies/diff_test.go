@@ -18,7 +18,7 @@ func TestDiffOfAddingGeboorteToKlantcontactIsExactlyThatGain(t *testing.T) {
 	var want []policies.Change
 	for _, facts := range []string{policies.FactsNone, policies.FactsGeheimhouding, policies.FactsOpschorting} {
 		want = append(want, policies.Change{
-			Case:       policies.Case{Department: "kcc", Roles: []string{"medewerker"}, Action: policies.ActionResidentView, Purpose: "klantcontact", Subject: facts},
+			Case:       policies.Case{Department: "kcc", Roles: []string{"medewerker"}, Action: policies.ActionResidentView, Purpose: "klantcontact", Context: "contact-session", Subject: facts},
 			WasAllowed: true, Allowed: true, Gained: geboorte,
 		})
 	}
@@ -58,7 +58,7 @@ func TestDiffNamesEveryKindOfChange(t *testing.T) {
 	})
 	d, err := policies.Diff(context.Background(), policies.Embedded(), proposed)
 	require.NoError(t, err)
-	kcc := find(t, d, policies.Case{Department: "kcc", Roles: []string{"medewerker"}, Action: policies.ActionResidentView, Purpose: "klantcontact", Subject: policies.FactsNone})
+	kcc := find(t, d, policies.Case{Department: "kcc", Roles: []string{"medewerker"}, Action: policies.ActionResidentView, Purpose: "klantcontact", Context: "contact-session", Subject: policies.FactsNone})
 	assert.ElementsMatch(t, []policies.Grant{
 		{Source: "zaken", Aspect: policies.AspectMaxVertrouwelijkheid, From: "zaakvertrouwelijk", Value: "geheim"},
 		{Source: "klantinteracties", Aspect: policies.AspectVertrouwelijk, From: "false", Value: "true"},
@@ -70,7 +70,7 @@ func TestDiffNamesEveryKindOfChange(t *testing.T) {
 		{Source: "klantinteracties", Aspect: policies.AspectMaxAgeDays, From: "90", Value: "30"},
 	}, kcc.Lost)
 
-	socza := find(t, d, policies.Case{Department: "sociale-zaken", Roles: []string{"medewerker"}, Action: policies.ActionResidentView, Purpose: "bijstand", Subject: policies.FactsNone})
+	socza := find(t, d, policies.Case{Department: "sociale-zaken", Roles: []string{"medewerker"}, Action: policies.ActionResidentView, Purpose: "bijstand", Context: "zaak", Subject: policies.FactsNone})
 	assert.False(t, socza.Allowed)
 	assert.True(t, socza.WasAllowed)
 	assert.Contains(t, socza.Lost, policies.Grant{Aspect: policies.AspectAllow})
@@ -91,7 +91,7 @@ func find(t *testing.T, d policies.Difference, k policies.Case) policies.Change 
 
 func TestExplainSaysWhichRulesDenied(t *testing.T) {
 	ex, err := policies.Explain(context.Background(), policies.Embedded(), policies.Input{
-		Actor: emp("burgerzaken"), Action: policies.ActionResidentView, Purpose: "bijstand",
+		Actor: emp("burgerzaken"), Action: policies.ActionResidentView, Purpose: "bijstand", Context: &policies.Context{Type: "zaak", ID: "c-1"},
 	})
 	require.NoError(t, err)
 	assert.False(t, ex.Decision.Allow)
@@ -111,7 +111,7 @@ func TestExplainSaysWhichRulesDenied(t *testing.T) {
 
 func TestExplainSaysWhichSourcesWereGranted(t *testing.T) {
 	ex, err := policies.Explain(context.Background(), policies.Embedded(), policies.Input{
-		Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "klantcontact", Sources: []string{"brp", "zaken"},
+		Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "klantcontact", Context: &policies.Context{Type: "contact-session", ID: "c-1"}, Sources: []string{"brp", "zaken"},
 	})
 	require.NoError(t, err)
 	assert.True(t, ex.Decision.Allow)

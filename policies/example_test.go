@@ -14,7 +14,7 @@ func ExampleReasonTypeURI() {
 	d, _ := e.Decide(context.Background(), policies.Input{
 		Actor:   policies.Actor{Sub: "u123", Department: "burgerzaken", Roles: []string{"medewerker"}},
 		Action:  policies.ActionResidentView,
-		Purpose: "bijstand",
+		Purpose: "bijstand", Context: &policies.Context{Type: "zaak", ID: "c-1"},
 	})
 	fmt.Println(d.Allow, d.Code(), policies.ReasonTypeURI(d.Code()))
 	// Output: false purpose_not_granted https://klantbeeld.gemeente.example/problems/purpose_not_granted

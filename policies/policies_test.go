@@ -39,16 +39,16 @@ func TestDecide(t *testing.T) {
 		code       string
 	}{
 		{"burgerzaken reisdocumenten allowed with four sources",
-			policies.Input{Actor: emp("burgerzaken"), Action: policies.ActionResidentView, Purpose: "reisdocumenten"},
+			policies.Input{Actor: emp("burgerzaken"), Action: policies.ActionResidentView, Purpose: "reisdocumenten", Context: &policies.Context{Type: "contact-session", ID: "c-1"}},
 			true, []string{"brp", "klantinteracties", "salesforce", "zaken"}, "granted", ""},
 		{"burgerzaken claiming bijstand denied",
-			policies.Input{Actor: emp("burgerzaken"), Action: policies.ActionResidentView, Purpose: "bijstand"},
+			policies.Input{Actor: emp("burgerzaken"), Action: policies.ActionResidentView, Purpose: "bijstand", Context: &policies.Context{Type: "zaak", ID: "c-1"}},
 			false, nil, `not granted to department "burgerzaken"`, policies.CodePurposeNotGranted},
 		{"auditor denied",
-			policies.Input{Actor: policies.Actor{Sub: "a", Department: "audit", Roles: []string{"auditor"}}, Action: policies.ActionResidentView, Purpose: "reisdocumenten"},
+			policies.Input{Actor: policies.Actor{Sub: "a", Department: "audit", Roles: []string{"auditor"}}, Action: policies.ActionResidentView, Purpose: "reisdocumenten", Context: &policies.Context{Type: "contact-session", ID: "c-1"}},
 			false, nil, `role "auditor"`, policies.CodeNoDataRole},
 		{"organisation with a resident under geheimhouding denied",
-			policies.Input{Actor: policies.Actor{Sub: "c", Organisation: "00000001234567890000"}, Action: policies.ActionResidentView, Purpose: "reisdocumenten", Subject: &policies.Subject{Geheimhouding: true}},
+			policies.Input{Actor: policies.Actor{Sub: "c", Organisation: "00000001234567890000"}, Action: policies.ActionResidentView, Purpose: "reisdocumenten", Context: &policies.Context{Type: "contact-session", ID: "c-1"}, Subject: &policies.Subject{Geheimhouding: true}},
 			false, nil, "geheimhoudingPersoonsgegevens", policies.CodePurposeNotGranted},
 		{"purpose for another action denied",
 			policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "inzage"},
@@ -57,7 +57,7 @@ func TestDecide(t *testing.T) {
 			policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "roddel"},
 			false, nil, `unknown purpose "roddel"`, policies.CodePurposeUnknown},
 		{"sources narrowed by request",
-			policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "klantcontact", Sources: []string{"brp"}},
+			policies.Input{Actor: emp("kcc"), Action: policies.ActionResidentView, Purpose: "klantcontact", Context: &policies.Context{Type: "contact-session", ID: "c-1"}, Sources: []string{"brp"}},
 			true, []string{"brp"}, "granted", ""},
 	}
 	for _, tt := range tests {
@@ -141,7 +141,7 @@ func ExampleEngine_Decide() {
 	d, _ := e.Decide(context.Background(), policies.Input{
 		Actor:   policies.Actor{Sub: "u123", Department: "kcc", Roles: []string{"medewerker"}},
 		Action:  policies.ActionResidentView,
-		Purpose: "klantcontact",
+		Purpose: "klantcontact", Context: &policies.Context{Type: "contact-session", ID: "c-1"},
 	})
 	fmt.Println(d.Allow, d.Sources["brp"].Fields, d.Sources["zaken"].ExistenceOnly)
 	// Output: true [naam adressering] [SOCZA]

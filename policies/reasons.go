@@ -24,12 +24,32 @@ const (
 	// CodeContextRequired: the purpose needs a context (contact, zaak,
 	// interne taak) the request did not name.
 	CodeContextRequired = "context_required"
+	// CodeBreakGlassNotAllowed: break-glass was asked for a purpose that
+	// does not allow it, or by an organisation.
+	CodeBreakGlassNotAllowed = "break_glass_not_allowed"
 	// CodeGeheimhoudingOrganisation: the resident has
 	// geheimhoudingPersoonsgegevens and the caller is an organisation.
 	CodeGeheimhoudingOrganisation = "geheimhouding_organisation"
 	// CodeExistenceOnly: records of a domain are counted in "withheld",
 	// never shown.
 	CodeExistenceOnly = "existence_only"
+	// Codes of a context the gateway could not verify before any data
+	// left. Each says which kind failed and nothing about what exists: a
+	// session, zaak or taak that does not exist gets the same code as one
+	// that is not the caller's.
+	//
+	// CodeContactSessionInvalid: no open contact session of the caller has
+	// that id (unknown, someone else's, closed or timed out).
+	CodeContactSessionInvalid = "contact_session_invalid"
+	// CodeZaakNotBetrokkene: no zaak with that id has the resident as a
+	// betrokkene.
+	CodeZaakNotBetrokkene = "zaak_not_betrokkene"
+	// CodeInterneTaakNotAssigned: no interne taak with that id is assigned
+	// to the caller or their department.
+	CodeInterneTaakNotAssigned = "internetaak_not_assigned"
+	// CodeContextUnverifiable: the gateway has no way to verify a context
+	// of that type.
+	CodeContextUnverifiable = "context_unverifiable"
 	// CodeDenied is given by the engine to a denial whose bundle named no
 	// code, so that every denial has one.
 	CodeDenied = "denied"
@@ -67,6 +87,11 @@ var reasonTitles = map[string]string{
 	CodeActionNotGranted:          "Purpose not granted for this action",
 	CodeContextRequired:           "The purpose requires a context",
 	CodeGeheimhoudingOrganisation: "Not disclosed to organisations (geheimhouding)",
+	CodeBreakGlassNotAllowed:      "Break-glass is not allowed here",
+	CodeContactSessionInvalid:     "No open contact session of yours",
+	CodeZaakNotBetrokkene:         "The resident is not a betrokkene of this zaak",
+	CodeInterneTaakNotAssigned:    "The interne taak is not assigned to you or your department",
+	CodeContextUnverifiable:       "The context cannot be verified",
 	CodeExistenceOnly:             "Existence only",
 	CodeDenied:                    "Not permitted",
 }

@@ -33,7 +33,7 @@ func (f *Fetched) Compose(dec policies.Decision, now time.Time) (View, []audit.S
 	v := View{
 		BSN: f.req.BSN, Purpose: f.req.Purpose,
 		Cases: []Case{}, CRM: CRM{Cases: []CRMCase{}, Callbacks: []Callback{}}, Contacts: []Contact{},
-		Sources: make(map[string]SourceStatus, len(f.sources)), Notes: dec.Notes,
+		Sources: make(map[string]SourceStatus, len(f.sources)), Notes: notes(dec.Notes, f.Subject()),
 	}
 	access := make([]audit.SourceAccess, 0, len(f.sources))
 	for _, name := range f.sources {
@@ -224,6 +224,7 @@ func (b *builder) finish(v *View) {
 		v.Contacts = append(v.Contacts, c.shown)
 	}
 	v.Signals = Signals{RepeatContacts: repeatContacts(b.contacts, b.now), OverdueCallbacks: b.overdue}
+	v.Signals.OpenCallbacks, v.Signals.Handover = frontOffice(b.callbacks, b.contacts)
 	for _, w := range b.withheld {
 		v.Withheld = append(v.Withheld, *w)
 	}

@@ -28,10 +28,12 @@ var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
 // goldenCase is testdata/<name>/case.json: who asks what.
 type goldenCase struct {
-	About   string         `json:"about"`
-	Actor   policies.Actor `json:"actor"`
-	Action  string         `json:"action"`
-	Request view.Request   `json:"request"`
+	About  string         `json:"about"`
+	Actor  policies.Actor `json:"actor"`
+	Action string         `json:"action"`
+	// Context is the (verified) context of the look-up its purpose requires.
+	Context *policies.Context `json:"context,omitempty"`
+	Request view.Request      `json:"request"`
 	// MustNotContain are strings the view may never hold, whatever the
 	// golden file says: -update cannot bless a leak.
 	MustNotContain []string `json:"mustNotContain"`
@@ -64,7 +66,7 @@ func TestGoldenViews(t *testing.T) {
 			readJSON(t, file, &c)
 			ans, err := viewtest.Read(filepath.Join(dir, "answers.json"))
 			require.NoError(t, err)
-			in := policies.Input{Actor: c.Actor, Action: c.Action, Purpose: c.Request.Purpose, Sources: c.Request.Sources}
+			in := policies.Input{Actor: c.Actor, Action: c.Action, Purpose: c.Request.Purpose, Sources: c.Request.Sources, Context: c.Context}
 			dec := decision(t, engine, filepath.Join(dir, "decision.json"), in)
 			require.True(t, dec.Allow, "the first decision allows the view: %v", dec.Reasons)
 

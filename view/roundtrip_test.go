@@ -274,7 +274,7 @@ func newHarness(t testing.TB, delay time.Duration, gated bool) *harness {
 // sources are asked under (the second one only narrows what is disclosed).
 func (h *harness) view(t testing.TB, c goldenCase, arm func(first policies.Decision) map[string][]string) policies.Decision {
 	t.Helper()
-	in := policies.Input{Actor: c.Actor, Action: c.Action, Purpose: c.Request.Purpose, Sources: c.Request.Sources}
+	in := policies.Input{Actor: c.Actor, Action: c.Action, Purpose: c.Request.Purpose, Sources: c.Request.Sources, Context: c.Context}
 	dec, err := h.engine.Decide(context.Background(), in)
 	require.NoError(t, err)
 	require.True(t, dec.Allow, "%v", dec.Reasons)

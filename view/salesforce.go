@@ -115,7 +115,7 @@ func (a salesforceAnswer) Disclose(d *Disclosure, rule policies.SourceRule) {
 			reminders := t.Reminders
 			d.Callback(Callback{
 				Subject: t.Subject, Owner: t.Owner, Due: t.Due, Reminders: &reminders,
-				Overdue: &overdue, Escalated: &escalated, Status: t.Status, Domain: domain,
+				Overdue: &overdue, Escalated: &escalated, Status: t.Status, Domain: domain, open: !t.Closed,
 			})
 		case "Call":
 			if !slices.Contains(rule.Records, recordCalls) || t.Created.Before(oldest) {

@@ -112,6 +112,8 @@ type Callback struct {
 	Escalated *bool  `json:"escalated,omitempty"`
 	Status    string `json:"status,omitempty"`
 	Domain    string `json:"domain,omitempty"`
+	// open: not yet done, whether or not Status may be shown (Signals).
+	open bool
 }
 
 // Contact is a contact with the resident on any channel, newest first.
@@ -134,8 +136,14 @@ type ContactTask struct {
 	Status string `json:"status"`
 }
 
-// Signals for the front office, computed over what is disclosed only.
+// Signals for the front office, computed over what is disclosed only;
+// what needs doing first.
 type Signals struct {
+	// Handover is the virtual assistant's latest chat whose interne taak
+	// is still open; absent when there is none.
+	Handover *Handover `json:"handover,omitempty"`
+	// OpenCallbacks: disclosed callbacks and interne taken still open.
+	OpenCallbacks int `json:"openCallbacks"`
 	// RepeatContacts: contacts of the last 14 days that came within 14
 	// days of an earlier one.
 	RepeatContacts int `json:"repeatContacts"`

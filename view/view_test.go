@@ -502,5 +502,5 @@ func TestAnEmptyViewHasEmptyListsAndNoPerson(t *testing.T) {
 	raw, err := json.Marshal(v)
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"bsn":"999993653","purpose":"test","person":null,"cases":[],"crm":{"cases":[],"callbacks":[]},"contacts":[],
-		"signals":{"repeatContacts":0,"overdueCallbacks":0},"sources":{"brp":{"status":"ok","ms":`+fmt.Sprint(*v.Sources["brp"].MS)+`}},"auditSeq":0}`, string(raw))
+		"signals":{"openCallbacks":0,"repeatContacts":0,"overdueCallbacks":0},"sources":{"brp":{"status":"ok","ms":`+fmt.Sprint(*v.Sources["brp"].MS)+`}},"auditSeq":0}`, string(raw))
 }

@@ -35,12 +35,15 @@ type Memory struct {
 	policyIDs   []string
 	policyFiles map[string][]byte
 	activations []audit.PolicyActivation
+	// sessions are the contact sessions by id, as stored.
+	sessions map[string]audit.ContactSession
 }
 
 var (
-	_ audit.Store       = (*Memory)(nil)
-	_ audit.PolicyStore = (*Memory)(nil)
-	_ Tamperer          = (*Memory)(nil)
+	_ audit.Store               = (*Memory)(nil)
+	_ audit.PolicyStore         = (*Memory)(nil)
+	_ audit.ContactSessionStore = (*Memory)(nil)
+	_ Tamperer                  = (*Memory)(nil)
 )
 
 // Fail makes every following call return err (wrapped in
@@ -209,6 +212,8 @@ func Matches(f audit.Filter, ev audit.Event) bool {
 		(f.Department == "" || ev.Actor.Department == f.Department) &&
 		(f.Purpose == "" || ev.Purpose == f.Purpose) &&
 		(f.Decision == "" || ev.Decision == f.Decision) &&
+		(f.Context == nil || ev.Context != nil && *ev.Context == *f.Context) &&
+		(!f.Flagged || ev.Flagged) &&
 		(f.From.IsZero() || !ev.Time.Before(f.From)) &&
 		(f.To.IsZero() || ev.Time.Before(f.To))
 }
@@ -507,4 +512,84 @@ func (m *Memory) LatestPolicyActivation(context.Context) (audit.PolicyActivation
 		return audit.PolicyActivation{}, fmt.Errorf("policy activation: %w", audit.ErrNotFound)
 	}
 	return m.activations[len(m.activations)-1], nil
+}
+
+// AddContactSession implements audit.ContactSessionStore.
+func (m *Memory) AddContactSession(_ context.Context, s audit.ContactSession) error {
+	if err := audit.CheckContactSession(s); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failed(); err != nil {
+		return err
+	}
+	if _, ok := m.sessions[s.ID]; ok {
+		return fmt.Errorf("contact session %s: %w", s.ID, audit.ErrConflict)
+	}
+	if m.sessions == nil {
+		m.sessions = map[string]audit.ContactSession{}
+	}
+	m.sessions[s.ID] = audit.ContactSession{
+		ID: s.ID, Owner: s.Owner, Department: s.Department, Kanaal: s.Kanaal, OpenedAt: audit.SessionTime(s.OpenedAt),
+	}
+	return nil
+}
+
+// ContactSession implements audit.ContactSessionStore.
+func (m *Memory) ContactSession(_ context.Context, id string) (audit.ContactSession, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failed(); err != nil {
+		return audit.ContactSession{}, err
+	}
+	return m.session(id)
+}
+
+// session is the stored session with its activity; m.mu is held.
+func (m *Memory) session(id string) (audit.ContactSession, error) {
+	s, ok := m.sessions[id]
+	if !ok {
+		return audit.ContactSession{}, fmt.Errorf("contact session %s: %w", id, audit.ErrNotFound)
+	}
+	s.LastActivity = s.OpenedAt
+	key := audit.Context{Type: audit.ContextContactSession, ID: id}
+	for _, r := range m.records {
+		ev, err := r.Event()
+		if err != nil {
+			return audit.ContactSession{}, fmt.Errorf("%w: event %d: %w", audit.ErrUnavailable, r.Seq, err)
+		}
+		if ev.Context != nil && *ev.Context == key && ev.Decision == audit.DecisionAllow && ev.Subject != "" && ev.Time.After(s.LastActivity) {
+			s.LastActivity = ev.Time
+		}
+	}
+	return s, nil
+}
+
+// CloseContactSession implements audit.ContactSessionStore.
+func (m *Memory) CloseContactSession(_ context.Context, id, klantcontact string, at time.Time) (audit.ContactSession, error) {
+	if err := audit.CheckClose(klantcontact, at); err != nil {
+		return audit.ContactSession{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failed(); err != nil {
+		return audit.ContactSession{}, err
+	}
+	s, err := m.session(id)
+	if err != nil {
+		return audit.ContactSession{}, err
+	}
+	switch {
+	case s.ClosedAt.IsZero():
+	case s.Klantcontact == klantcontact:
+		return s, nil
+	default:
+		return audit.ContactSession{}, fmt.Errorf("contact session %s is closed with another klantcontact: %w", id, audit.ErrConflict)
+	}
+	stored := m.sessions[id]
+	stored.ClosedAt, stored.Klantcontact = audit.SessionTime(at), klantcontact
+	m.sessions[id] = stored
+	s.ClosedAt, s.Klantcontact = stored.ClosedAt, stored.Klantcontact
+	return s, nil
 }

@@ -168,6 +168,8 @@ func TestApplicationRoleMayOnlyInsertAndSelect(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{
 		"audit_checkpoints INSERT", "audit_checkpoints SELECT",
+		"audit_contact_session_closures INSERT", "audit_contact_session_closures SELECT",
+		"audit_contact_sessions INSERT", "audit_contact_sessions SELECT",
 		"audit_events INSERT", "audit_events SELECT",
 		"audit_policy_activations INSERT", "audit_policy_activations SELECT",
 		"audit_policy_versions INSERT", "audit_policy_versions SELECT",
@@ -287,7 +289,7 @@ func TestOpenFailsOnASchemaWhoseMigrationHistoryWasErased(t *testing.T) {
 	tests := []struct{ name, erase, want string }{
 		{"AllOfIt", `DELETE FROM audit_schema_version`, "missing zero version"},
 		{"TheFirstMigrationsRow", `DELETE FROM audit_schema_version WHERE version_id = 1`, "missing (out-of-order) migration"},
-		{"TheLastMigrationsRow", `DELETE FROM audit_schema_version WHERE version_id = 2`, "already exists"},
+		{"TheLastMigrationsRow", `DELETE FROM audit_schema_version WHERE version_id = 3`, "already exists"},
 		{"EveryMigrationsRow", `DELETE FROM audit_schema_version WHERE version_id > 0`, "already exists"},
 	}
 	for _, tt := range tests {

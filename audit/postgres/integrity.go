@@ -53,6 +53,17 @@ func appendOnlyTriggers() []appendOnlyTrigger {
 			appendOnlyTrigger{t.table, t.next, t.check, triggerInsert, t.version},
 		)
 	}
+	// The contact sessions' tables (00003) have no numbering to check; a
+	// closing must name a stored session.
+	for _, table := range []string{"audit_contact_sessions", "audit_contact_session_closures"} {
+		out = append(out,
+			appendOnlyTrigger{table, table + "_no_update", "audit_refuse_change", triggerRow | triggerBefore | triggerUpdate, 3},
+			appendOnlyTrigger{table, table + "_no_delete", "audit_refuse_change", triggerRow | triggerBefore | triggerDelete, 3},
+			appendOnlyTrigger{table, table + "_no_truncate", "audit_refuse_change", triggerBefore | triggerTruncate, 3},
+		)
+	}
+	out = append(out, appendOnlyTrigger{"audit_contact_session_closures", "audit_contact_session_closures_of_session",
+		"audit_contact_session_closures_check", triggerInsert, 3})
 	return out
 }
 

@@ -1,9 +1,10 @@
 // Package postgres is the audit store on PostgreSQL: pgx v5 with
 // sqlc-generated queries, its schema made by embedded goose migrations. It
 // keeps each event's exact record bytes, the RFC 6962 tree's stored hashes
-// beside them and the signed checkpoints, and the policy bundle versions and
-// their activations (audit.PolicyStore), all append-only (triggers that
-// fire ALWAYS, an application role with INSERT and SELECT only).
+// beside them and the signed checkpoints, the policy bundle versions and
+// their activations (audit.PolicyStore) and the contact sessions
+// (audit.ContactSessionStore), all append-only (triggers that fire ALWAYS,
+// an application role with INSERT and SELECT only).
 //
 // Several gateway processes may share one database: an append takes a
 // transaction-scoped advisory lock before it reads the last sequence
@@ -70,8 +71,9 @@ type Store struct {
 }
 
 var (
-	_ audit.Store       = (*Store)(nil)
-	_ audit.PolicyStore = (*Store)(nil)
+	_ audit.Store               = (*Store)(nil)
+	_ audit.PolicyStore         = (*Store)(nil)
+	_ audit.ContactSessionStore = (*Store)(nil)
 )
 
 // IsDSN reports whether dsn names a PostgreSQL database (postgres:// or
@@ -333,6 +335,10 @@ func (s *Store) Search(ctx context.Context, f audit.Filter) ([]audit.Record, err
 		before = math.MaxInt64
 	}
 	page := int32(f.PageSize())
+	ctxKey := ""
+	if f.Context != nil {
+		ctxKey = f.Context.Key()
+	}
 	var out []audit.Record
 	var err error
 	switch {
@@ -340,7 +346,7 @@ func (s *Store) Search(ctx context.Context, f audit.Filter) ([]audit.Record, err
 		var rows []pgdb.SearchBySubjectRow
 		rows, err = s.q.SearchBySubject(ctx, pgdb.SearchBySubjectParams{
 			Subject: f.Subject, Actor: f.Actor, Department: f.Department, Purpose: f.Purpose, Decision: f.Decision,
-			TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
+			ContextKey: ctxKey, Flagged: f.Flagged, TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
 		})
 		for _, r := range rows {
 			out = append(out, audit.Record{Seq: r.Seq, Data: r.Record})
@@ -349,6 +355,24 @@ func (s *Store) Search(ctx context.Context, f audit.Filter) ([]audit.Record, err
 		var rows []pgdb.SearchByActorRow
 		rows, err = s.q.SearchByActor(ctx, pgdb.SearchByActorParams{
 			Actor: f.Actor, Department: f.Department, Purpose: f.Purpose, Decision: f.Decision,
+			ContextKey: ctxKey, Flagged: f.Flagged, TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
+		})
+		for _, r := range rows {
+			out = append(out, audit.Record{Seq: r.Seq, Data: r.Record})
+		}
+	case f.Context != nil:
+		var rows []pgdb.SearchByContextRow
+		rows, err = s.q.SearchByContext(ctx, pgdb.SearchByContextParams{
+			ContextKey: ctxKey, Department: f.Department, Purpose: f.Purpose, Decision: f.Decision,
+			Flagged: f.Flagged, TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
+		})
+		for _, r := range rows {
+			out = append(out, audit.Record{Seq: r.Seq, Data: r.Record})
+		}
+	case f.Flagged:
+		var rows []pgdb.SearchFlaggedRow
+		rows, err = s.q.SearchFlagged(ctx, pgdb.SearchFlaggedParams{
+			Department: f.Department, Purpose: f.Purpose, Decision: f.Decision,
 			TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
 		})
 		for _, r := range rows {
@@ -358,7 +382,7 @@ func (s *Store) Search(ctx context.Context, f audit.Filter) ([]audit.Record, err
 		var rows []pgdb.SearchRow
 		rows, err = s.q.Search(ctx, pgdb.SearchParams{
 			Department: f.Department, Purpose: f.Purpose, Decision: f.Decision,
-			TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
+			ContextKey: ctxKey, Flagged: f.Flagged, TimeFrom: from, TimeTo: to, Before: before, PageSize: page,
 		})
 		for _, r := range rows {
 			out = append(out, audit.Record{Seq: r.Seq, Data: r.Record})

@@ -76,3 +76,11 @@ func TestTamper(t *testing.T) {
 		return d.open(t, postgres.Options{}), &tamperer{conn: pgtest.Conn(t, d.url, d.schema)}
 	})
 }
+
+func TestContactSessionConformance(t *testing.T) {
+	pgtest.URL(t)
+	t.Parallel()
+	audittest.ExerciseContactSessions(t, func(t *testing.T) audittest.SessionStore {
+		return newDB(t).open(t, postgres.Options{})
+	})
+}

@@ -50,6 +50,8 @@ WHERE (search).subject = sqlc.arg(subject)::text
   AND (sqlc.arg(department)::text = '' OR (search).department = sqlc.arg(department)::text)
   AND (sqlc.arg(purpose)::text = '' OR (search).purpose = sqlc.arg(purpose)::text)
   AND (sqlc.arg(decision)::text = '' OR (search).decision = sqlc.arg(decision)::text)
+  AND (sqlc.arg(context_key)::text = '' OR audit_context_key(record) = sqlc.arg(context_key)::text)
+  AND (NOT sqlc.arg(flagged)::boolean OR audit_flagged(record))
   AND (search).event_time >= sqlc.arg(time_from)::text AND (search).event_time < sqlc.arg(time_to)::text
   AND seq < sqlc.arg(before)::bigint
 ORDER BY seq DESC
@@ -61,6 +63,8 @@ WHERE (search).actor_sub = sqlc.arg(actor)::text
   AND (sqlc.arg(department)::text = '' OR (search).department = sqlc.arg(department)::text)
   AND (sqlc.arg(purpose)::text = '' OR (search).purpose = sqlc.arg(purpose)::text)
   AND (sqlc.arg(decision)::text = '' OR (search).decision = sqlc.arg(decision)::text)
+  AND (sqlc.arg(context_key)::text = '' OR audit_context_key(record) = sqlc.arg(context_key)::text)
+  AND (NOT sqlc.arg(flagged)::boolean OR audit_flagged(record))
   AND (search).event_time >= sqlc.arg(time_from)::text AND (search).event_time < sqlc.arg(time_to)::text
   AND seq < sqlc.arg(before)::bigint
 ORDER BY seq DESC
@@ -69,6 +73,31 @@ LIMIT sqlc.arg(page_size)::integer;
 -- name: Search :many
 SELECT seq, record FROM audit_events
 WHERE (sqlc.arg(department)::text = '' OR (search).department = sqlc.arg(department)::text)
+  AND (sqlc.arg(purpose)::text = '' OR (search).purpose = sqlc.arg(purpose)::text)
+  AND (sqlc.arg(decision)::text = '' OR (search).decision = sqlc.arg(decision)::text)
+  AND (sqlc.arg(context_key)::text = '' OR audit_context_key(record) = sqlc.arg(context_key)::text)
+  AND (NOT sqlc.arg(flagged)::boolean OR audit_flagged(record))
+  AND (search).event_time >= sqlc.arg(time_from)::text AND (search).event_time < sqlc.arg(time_to)::text
+  AND seq < sqlc.arg(before)::bigint
+ORDER BY seq DESC
+LIMIT sqlc.arg(page_size)::integer;
+
+-- name: SearchByContext :many
+SELECT seq, record FROM audit_events
+WHERE audit_context_key(record) = sqlc.arg(context_key)::text
+  AND (sqlc.arg(department)::text = '' OR (search).department = sqlc.arg(department)::text)
+  AND (sqlc.arg(purpose)::text = '' OR (search).purpose = sqlc.arg(purpose)::text)
+  AND (sqlc.arg(decision)::text = '' OR (search).decision = sqlc.arg(decision)::text)
+  AND (NOT sqlc.arg(flagged)::boolean OR audit_flagged(record))
+  AND (search).event_time >= sqlc.arg(time_from)::text AND (search).event_time < sqlc.arg(time_to)::text
+  AND seq < sqlc.arg(before)::bigint
+ORDER BY seq DESC
+LIMIT sqlc.arg(page_size)::integer;
+
+-- name: SearchFlagged :many
+SELECT seq, record FROM audit_events
+WHERE audit_flagged(record)
+  AND (sqlc.arg(department)::text = '' OR (search).department = sqlc.arg(department)::text)
   AND (sqlc.arg(purpose)::text = '' OR (search).purpose = sqlc.arg(purpose)::text)
   AND (sqlc.arg(decision)::text = '' OR (search).decision = sqlc.arg(decision)::text)
   AND (search).event_time >= sqlc.arg(time_from)::text AND (search).event_time < sqlc.arg(time_to)::text
@@ -128,7 +157,8 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
 WHERE n.nspname = current_schema()
   AND c.relname IN ('audit_events', 'audit_tree_hashes', 'audit_checkpoints',
-                    'audit_policy_versions', 'audit_policy_activations')
+                    'audit_policy_versions', 'audit_policy_activations',
+                    'audit_contact_sessions', 'audit_contact_session_closures')
   AND NOT t.tgisinternal
 ORDER BY t.tgname;
 
@@ -139,7 +169,8 @@ FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
   AND c.relname IN ('audit_events', 'audit_tree_hashes', 'audit_checkpoints',
-                    'audit_policy_versions', 'audit_policy_activations', 'audit_schema_version');
+                    'audit_policy_versions', 'audit_policy_activations',
+                    'audit_contact_sessions', 'audit_contact_session_closures', 'audit_schema_version');
 
 -- name: Functions :many
 -- The log's functions in the current schema and their source.
@@ -191,3 +222,29 @@ FROM audit_policy_activations WHERE seq > $1 ORDER BY seq LIMIT $2;
 -- name: LatestPolicyActivation :one
 SELECT seq, version, previous, activated_by, activated_at, reason, is_rollback
 FROM audit_policy_activations ORDER BY seq DESC LIMIT 1;
+
+-- Contact sessions, append-only too. A session's last activity is the time
+-- of the latest allowed event about a resident that names it.
+
+-- name: InsertContactSession :one
+INSERT INTO audit_contact_sessions (id, owner, department, kanaal, opened_at)
+VALUES (sqlc.arg(id)::text, sqlc.arg(owner)::text, sqlc.arg(department)::text, sqlc.arg(kanaal)::text,
+        sqlc.arg(opened_at)::timestamptz)
+ON CONFLICT (id) DO NOTHING
+RETURNING id;
+
+-- name: GetContactSession :one
+SELECT s.id, s.owner, s.department, s.kanaal, s.opened_at,
+       COALESCE(c.klantcontact, '')::text AS klantcontact,
+       c.closed_at::timestamptz AS closed_at,
+       COALESCE((SELECT max((e.search).event_time) FROM audit_events e
+                 WHERE audit_context_key(e.record) = 'contact-session/' || s.id
+                   AND (e.search).decision = 'allow' AND COALESCE((e.search).subject, '') <> ''), '')::text AS last_event
+FROM audit_contact_sessions s
+LEFT JOIN audit_contact_session_closures c ON c.session_id = s.id
+WHERE s.id = sqlc.arg(id)::text;
+
+-- name: InsertContactSessionClosure :execrows
+INSERT INTO audit_contact_session_closures (session_id, klantcontact, closed_at)
+VALUES (sqlc.arg(session_id)::text, sqlc.arg(klantcontact)::text, sqlc.arg(closed_at)::timestamptz)
+ON CONFLICT (session_id) DO NOTHING;

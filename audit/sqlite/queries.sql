@@ -26,6 +26,8 @@ WHERE subject = sqlc.arg(subject)
   AND (sqlc.arg(department) = '' OR department = sqlc.arg(department))
   AND (sqlc.arg(purpose) = '' OR purpose = sqlc.arg(purpose))
   AND (sqlc.arg(decision) = '' OR decision = sqlc.arg(decision))
+  AND (sqlc.arg(context_key) = '' OR context_key = sqlc.arg(context_key))
+  AND flagged >= sqlc.arg(min_flagged)
   AND time >= sqlc.arg(time_from) AND time < sqlc.arg(time_to)
   AND seq < sqlc.arg(before)
 ORDER BY seq DESC
@@ -37,6 +39,8 @@ WHERE actor_sub = sqlc.arg(actor)
   AND (sqlc.arg(department) = '' OR department = sqlc.arg(department))
   AND (sqlc.arg(purpose) = '' OR purpose = sqlc.arg(purpose))
   AND (sqlc.arg(decision) = '' OR decision = sqlc.arg(decision))
+  AND (sqlc.arg(context_key) = '' OR context_key = sqlc.arg(context_key))
+  AND flagged >= sqlc.arg(min_flagged)
   AND time >= sqlc.arg(time_from) AND time < sqlc.arg(time_to)
   AND seq < sqlc.arg(before)
 ORDER BY seq DESC
@@ -45,6 +49,31 @@ LIMIT sqlc.arg(page_size);
 -- name: Search :many
 SELECT seq, record FROM audit_events
 WHERE (sqlc.arg(department) = '' OR department = sqlc.arg(department))
+  AND (sqlc.arg(purpose) = '' OR purpose = sqlc.arg(purpose))
+  AND (sqlc.arg(decision) = '' OR decision = sqlc.arg(decision))
+  AND (sqlc.arg(context_key) = '' OR context_key = sqlc.arg(context_key))
+  AND flagged >= sqlc.arg(min_flagged)
+  AND time >= sqlc.arg(time_from) AND time < sqlc.arg(time_to)
+  AND seq < sqlc.arg(before)
+ORDER BY seq DESC
+LIMIT sqlc.arg(page_size);
+
+-- name: SearchByContext :many
+SELECT seq, record FROM audit_events
+WHERE context_key = sqlc.arg(context_key)
+  AND (sqlc.arg(department) = '' OR department = sqlc.arg(department))
+  AND (sqlc.arg(purpose) = '' OR purpose = sqlc.arg(purpose))
+  AND (sqlc.arg(decision) = '' OR decision = sqlc.arg(decision))
+  AND flagged >= sqlc.arg(min_flagged)
+  AND time >= sqlc.arg(time_from) AND time < sqlc.arg(time_to)
+  AND seq < sqlc.arg(before)
+ORDER BY seq DESC
+LIMIT sqlc.arg(page_size);
+
+-- name: SearchFlagged :many
+SELECT seq, record FROM audit_events
+WHERE flagged = 1
+  AND (sqlc.arg(department) = '' OR department = sqlc.arg(department))
   AND (sqlc.arg(purpose) = '' OR purpose = sqlc.arg(purpose))
   AND (sqlc.arg(decision) = '' OR decision = sqlc.arg(decision))
   AND time >= sqlc.arg(time_from) AND time < sqlc.arg(time_to)
@@ -102,3 +131,25 @@ FROM audit_policy_activations WHERE seq > ? ORDER BY seq LIMIT ?;
 -- name: LatestPolicyActivation :one
 SELECT seq, version, previous, activated_by, activated_at, reason, is_rollback
 FROM audit_policy_activations ORDER BY seq DESC LIMIT 1;
+
+-- Contact sessions, append-only too. A session's last activity is the time
+-- of the latest allowed event about a resident that names it.
+
+-- name: InsertContactSession :exec
+INSERT INTO audit_contact_sessions (id, owner, department, kanaal, opened_at)
+VALUES (sqlc.arg(id), sqlc.arg(owner), sqlc.arg(department), sqlc.arg(kanaal), sqlc.arg(opened_at));
+
+-- name: GetContactSession :one
+SELECT s.id, s.owner, s.department, s.kanaal, s.opened_at,
+       CAST(COALESCE(c.klantcontact, '') AS TEXT) AS klantcontact,
+       CAST(COALESCE(c.closed_at, '') AS TEXT) AS closed_at,
+       CAST(COALESCE((SELECT MAX(e.time) FROM audit_events e
+                      WHERE e.context_key = 'contact-session/' || s.id
+                        AND e.decision = 'allow' AND e.subject <> ''), '') AS TEXT) AS last_event
+FROM audit_contact_sessions s
+LEFT JOIN audit_contact_session_closures c ON c.session_id = s.id
+WHERE s.id = sqlc.arg(id);
+
+-- name: InsertContactSessionClosure :exec
+INSERT INTO audit_contact_session_closures (session_id, klantcontact, closed_at)
+VALUES (sqlc.arg(session_id), sqlc.arg(klantcontact), sqlc.arg(closed_at));

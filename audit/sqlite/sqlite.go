@@ -1,10 +1,10 @@
 // Package sqlite is the embedded audit store: SQLite through the pure-Go
 // modernc driver and sqlc-generated queries, in WAL mode with
 // synchronous=FULL so that an appended event survives a crash. It keeps the
-// policy bundle versions and their activations beside the log
-// (audit.PolicyStore). Its schema and append-only triggers are made by
-// goose migrations (migrations/), and only by them: Open refuses a log
-// whose triggers are not all in place.
+// policy bundle versions and their activations (audit.PolicyStore) and the
+// contact sessions (audit.ContactSessionStore) beside the log. Its schema
+// and append-only triggers are made by goose migrations (migrations/), and
+// only by them: Open refuses a log whose triggers are not all in place.
 package sqlite
 
 import (
@@ -59,8 +59,9 @@ type trigger struct {
 }
 
 var (
-	_ audit.Store       = (*Store)(nil)
-	_ audit.PolicyStore = (*Store)(nil)
+	_ audit.Store               = (*Store)(nil)
+	_ audit.PolicyStore         = (*Store)(nil)
+	_ audit.ContactSessionStore = (*Store)(nil)
 )
 
 // PathFromDSN turns "sqlite://data/audit.db" (relative) or
@@ -406,8 +407,9 @@ func (s *Store) Records(ctx context.Context, after int64, limit int) ([]audit.Re
 	return out, nil
 }
 
-// Search implements audit.Store. A subject or actor picks the query that
-// walks that column's index; otherwise the log is walked from the newest.
+// Search implements audit.Store. A subject, actor, context or the flag
+// picks the query that walks that column's index; otherwise the log is
+// walked from the newest.
 func (s *Store) Search(ctx context.Context, f audit.Filter) ([]audit.Record, error) {
 	from, to := f.FilterTimes()
 	before := f.Before
@@ -416,6 +418,13 @@ func (s *Store) Search(ctx context.Context, f audit.Filter) ([]audit.Record, err
 	}
 	tFrom, tTo := sql.NullString{String: from, Valid: true}, sql.NullString{String: to, Valid: true}
 	size := int64(f.PageSize())
+	ctxKey, minFlagged := "", sql.NullInt64{Valid: true}
+	if f.Context != nil {
+		ctxKey = f.Context.Key()
+	}
+	if f.Flagged {
+		minFlagged.Int64 = 1
+	}
 	var rows []sqlitedb.SearchRow
 	var err error
 	switch {
@@ -423,7 +432,8 @@ func (s *Store) Search(ctx context.Context, f audit.Filter) ([]audit.Record, err
 		var rs []sqlitedb.SearchBySubjectRow
 		rs, err = s.q.SearchBySubject(ctx, sqlitedb.SearchBySubjectParams{
 			Subject: sql.NullString{String: f.Subject, Valid: true}, Actor: f.Actor, Department: f.Department,
-			Purpose: f.Purpose, Decision: f.Decision, TimeFrom: tFrom, TimeTo: tTo, Before: before, PageSize: size,
+			Purpose: f.Purpose, Decision: f.Decision, ContextKey: ctxKey, MinFlagged: minFlagged,
+			TimeFrom: tFrom, TimeTo: tTo, Before: before, PageSize: size,
 		})
 		for _, r := range rs {
 			rows = append(rows, sqlitedb.SearchRow(r))
@@ -432,14 +442,34 @@ func (s *Store) Search(ctx context.Context, f audit.Filter) ([]audit.Record, err
 		var rs []sqlitedb.SearchByActorRow
 		rs, err = s.q.SearchByActor(ctx, sqlitedb.SearchByActorParams{
 			Actor: sql.NullString{String: f.Actor, Valid: true}, Department: f.Department,
-			Purpose: f.Purpose, Decision: f.Decision, TimeFrom: tFrom, TimeTo: tTo, Before: before, PageSize: size,
+			Purpose: f.Purpose, Decision: f.Decision, ContextKey: ctxKey, MinFlagged: minFlagged,
+			TimeFrom: tFrom, TimeTo: tTo, Before: before, PageSize: size,
+		})
+		for _, r := range rs {
+			rows = append(rows, sqlitedb.SearchRow(r))
+		}
+	case f.Context != nil:
+		var rs []sqlitedb.SearchByContextRow
+		rs, err = s.q.SearchByContext(ctx, sqlitedb.SearchByContextParams{
+			ContextKey: sql.NullString{String: ctxKey, Valid: true}, Department: f.Department,
+			Purpose: f.Purpose, Decision: f.Decision, MinFlagged: minFlagged,
+			TimeFrom: tFrom, TimeTo: tTo, Before: before, PageSize: size,
+		})
+		for _, r := range rs {
+			rows = append(rows, sqlitedb.SearchRow(r))
+		}
+	case f.Flagged:
+		var rs []sqlitedb.SearchFlaggedRow
+		rs, err = s.q.SearchFlagged(ctx, sqlitedb.SearchFlaggedParams{
+			Department: f.Department, Purpose: f.Purpose, Decision: f.Decision,
+			TimeFrom: tFrom, TimeTo: tTo, Before: before, PageSize: size,
 		})
 		for _, r := range rs {
 			rows = append(rows, sqlitedb.SearchRow(r))
 		}
 	default:
 		rows, err = s.q.Search(ctx, sqlitedb.SearchParams{
-			Department: f.Department, Purpose: f.Purpose, Decision: f.Decision,
+			Department: f.Department, Purpose: f.Purpose, Decision: f.Decision, ContextKey: ctxKey, MinFlagged: minFlagged,
 			TimeFrom: tFrom, TimeTo: tTo, Before: before, PageSize: size,
 		})
 	}

@@ -421,3 +421,9 @@ func TestOpenExistingNamesTheTriggersOfAPolicyTableInAnUnmigratedLog(t *testing.
 	_, err = sqlite.Open(context.Background(), path)
 	require.Error(t, err, "the gateway does not migrate over it")
 }
+
+func TestContactSessionConformance(t *testing.T) {
+	audittest.ExerciseContactSessions(t, func(t *testing.T) audittest.SessionStore {
+		return openAt(t, filepath.Join(t.TempDir(), "audit.db"))
+	})
+}

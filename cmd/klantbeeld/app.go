@@ -131,6 +131,10 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 	if err != nil {
 		return nil, err
 	}
+	sessions, ok := al.store.(audit.ContactSessionStore)
+	if !ok {
+		return nil, errors.New("audit.dsn: this audit store cannot keep contact sessions")
+	}
 	gw, err := gateway.New(gateway.Config{
 		Sources:      srcs,
 		Policy:       a.Engine,
@@ -139,6 +143,9 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 		Checkpoints:  a.Checkpoints,
 		Residents:    residents,
 		Policies:     &gateway.PolicyAdmin{Engine: a.Engine, Store: pstore},
+		Sessions:     sessions,
+		SessionIdle:  cfg.ContactSessions.IdleTimeout.Duration,
+		Contexts:     view.ContextsOf(srcs),
 		Pseudonyms:   pseudonyms,
 		Auth:         verifier,
 		Spec:         spec,

@@ -35,6 +35,14 @@ type Config struct {
 	Audit      AuditConfig                `yaml:"audit"`
 	Policies   PoliciesConfig             `yaml:"policies"`
 	Sources    SourcesConfig              `yaml:"sources"`
+	// ContactSessions are the contacts in progress that justify look-ups.
+	ContactSessions ContactSessionsConfig `yaml:"contact_sessions"`
+}
+
+// ContactSessionsConfig: IdleTimeout is how long a contact session may go
+// unused (no look-up made in it) before it times out.
+type ContactSessionsConfig struct {
+	IdleTimeout Duration `yaml:"idle_timeout"`
 }
 
 // TLSConfig: serve listens on HTTPS when CertFile and KeyFile are set
@@ -215,7 +223,8 @@ func DefaultConfig() Config {
 			CheckpointInterval: Duration{Duration: time.Minute},
 			StartupCheck:       "full",
 		},
-		Policies: PoliciesConfig{PollInterval: Duration{Duration: 5 * time.Second}},
+		Policies:        PoliciesConfig{PollInterval: Duration{Duration: 5 * time.Second}},
+		ContactSessions: ContactSessionsConfig{IdleTimeout: Duration{Duration: 30 * time.Minute}},
 		Sources: SourcesConfig{
 			Salesforce: SalesforceConfig{LoginURL: "https://login.salesforce.com"},
 		},
@@ -442,6 +451,12 @@ func (c Config) Validate() error {
 		bad("policies.poll_interval", "%q is not a duration like 5s", pi.invalid)
 	case pi.Duration < 100*time.Millisecond || pi.Duration > time.Hour:
 		bad("policies.poll_interval", "%s is outside 100ms..1h", pi.Duration)
+	}
+	switch it := c.ContactSessions.IdleTimeout; {
+	case it.invalid != "":
+		bad("contact_sessions.idle_timeout", "%q is not a duration like 30m", it.invalid)
+	case it.Duration < time.Minute || it.Duration > 24*time.Hour:
+		bad("contact_sessions.idle_timeout", "%s is outside 1m..24h", it.Duration)
 	}
 	switch c.Audit.StartupCheck {
 	case "full", "quick":

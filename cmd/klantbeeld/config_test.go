@@ -70,9 +70,21 @@ func TestEnvNames(t *testing.T) {
 		"sources.zaken.url", "sources.zaken.catalogi_url", "sources.zaken.client_id", "sources.zaken.secret",
 		"sources.salesforce.url", "sources.salesforce.login_url", "sources.salesforce.consumer_key",
 		"sources.salesforce.username", "sources.salesforce.private_key_file",
-		"sources.klantinteracties.url", "sources.klantinteracties.token"} {
+		"sources.klantinteracties.url", "sources.klantinteracties.token", "contact_sessions.idle_timeout"} {
 		assert.Contains(t, keys, want)
 	}
+}
+
+func TestContactSessionsIdleTimeout(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, validYAML), nil)
+	require.NoError(t, err)
+	assert.Equal(t, 30*time.Minute, cfg.ContactSessions.IdleTimeout.Duration, "the default")
+	cfg, err = LoadConfig(writeConfig(t, validYAML), []string{"KLANTBEELD_CONTACT_SESSIONS_IDLE_TIMEOUT=45m"})
+	require.NoError(t, err)
+	assert.Equal(t, 45*time.Minute, cfg.ContactSessions.IdleTimeout.Duration)
+	cfg, err = LoadConfig(writeConfig(t, validYAML+"\ncontact_sessions:\n  idle_timeout: 10m\n"), nil)
+	require.NoError(t, err)
+	assert.Equal(t, 10*time.Minute, cfg.ContactSessions.IdleTimeout.Duration)
 }
 
 func TestInvalidConfigNamesTheKey(t *testing.T) {
@@ -91,6 +103,8 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{"residents from the employees' identity provider", validYAML, []string{"KLANTBEELD_AUTH_RESIDENTS_ISSUER=https://idp.gemeente.example", "KLANTBEELD_AUTH_RESIDENTS_AUDIENCE=klantbeeld", "KLANTBEELD_AUTH_RESIDENTS_JWKS_FILE=/etc/kb/digid.json"}, "auth.residents.issuer"},
 		{"residents without keys", validYAML, []string{"KLANTBEELD_AUTH_RESIDENTS_ISSUER=https://digid.example", "KLANTBEELD_AUTH_RESIDENTS_AUDIENCE=klantbeeld"}, "auth.residents.jwks_url"},
 		{"checkpoints too often", validYAML, []string{"KLANTBEELD_AUDIT_CHECKPOINT_INTERVAL=1ms"}, "audit.checkpoint_interval"},
+		{"contact sessions that time out at once", validYAML, []string{"KLANTBEELD_CONTACT_SESSIONS_IDLE_TIMEOUT=1s"}, "contact_sessions.idle_timeout"},
+		{"contact sessions with no duration", validYAML, []string{"KLANTBEELD_CONTACT_SESSIONS_IDLE_TIMEOUT=half an hour"}, "contact_sessions.idle_timeout"},
 		{"unknown start-up check", validYAML, []string{"KLANTBEELD_AUDIT_STARTUP_CHECK=none"}, "audit.startup_check"},
 		{"bad duration in env", validYAML, []string{"KLANTBEELD_SOURCES_BRP_TIMEOUT=soon"}, "sources.brp.timeout"},
 		{"bad duration in file", strings.Replace(validYAML, `"1500ms"`, `"soon"`, 1), nil, "timeout"},

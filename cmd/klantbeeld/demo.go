@@ -13,6 +13,7 @@ import (
 
 	"github.com/klantbeeld/klantbeeld/audit"
 	"github.com/klantbeeld/klantbeeld/auth"
+	"github.com/klantbeeld/klantbeeld/fixtures"
 	"github.com/klantbeeld/klantbeeld/fixtures/sources"
 )
 
@@ -169,10 +170,19 @@ func printDemo(w io.Writer, baseURL string, setup *demoSetup, dataDir string) er
 		if u.Roles[0] != "medewerker" {
 			expect = "403: a " + u.Label + " never receives resident data"
 		}
-		fmt.Fprintf(w, "\n# %s (%s, department %s, roles %s): expect %s\n", u.Label, u.Name, u.Department, strings.Join(u.Roles, ","), expect)
+		how, justification := "", ""
+		if u.Roles[0] == "medewerker" {
+			how, justification = demoContext(u)
+			how += "; "
+		}
+		fmt.Fprintf(w, "\n# %s (%s, department %s, roles %s): %sexpect %s\n", u.Label, u.Name, u.Department, strings.Join(u.Roles, ","), how, expect)
 		fmt.Fprintf(w, "%s='%s'\n", name, tok)
-		fmt.Fprintf(w, "curl -s %s/v1/resident-views -H \"Authorization: Bearer $%s\" -H 'Content-Type: application/json' -d '{\"bsn\":\"%s\",\"purpose\":\"%s\"}'\n",
-			baseURL, name, u.BSN, u.Purpose)
+		if justification == demoSessionContext {
+			fmt.Fprintf(w, "KB_SESSION=$(curl -s %s/v1/contact-sessions -H \"Authorization: Bearer $%s\" -H 'Content-Type: application/json' -d '{\"kanaal\":\"telefoon\"}' | sed -E 's/.*\"id\":\"([^\"]+)\".*/\\1/')\n",
+				baseURL, name)
+		}
+		fmt.Fprintf(w, "curl -s %s/v1/resident-views -H \"Authorization: Bearer $%s\" -H 'Content-Type: application/json' -d '{\"bsn\":\"%s\",\"purpose\":\"%s\"%s}'\n",
+			baseURL, name, u.BSN, u.Purpose, justification)
 	}
 	org := demoOrganisation
 	tok, err := idp.Token(org, tokenOptions{TTL: time.Hour})
@@ -206,6 +216,26 @@ func printDemo(w io.Writer, baseURL string, setup *demoSetup, dataDir string) er
 	fmt.Fprintf(w, "curl -s %s/v1/audit/checkpoint -H \"Authorization: Bearer $KB_AUDITOR\"\n", baseURL)
 	fmt.Fprintf(w, "\nThe tokens are also in %s (source it in another shell). Try other residents: 999990068 (only Sociale Zaken records),\n999971104 (geheimhouding), 999970239 (deceased), 999990007 (unknown everywhere).\n\n", file)
 	return nil
+}
+
+// demoSessionContext is the context of a look-up in the contact session
+// the printed command before it opened (its id in $KB_SESSION).
+const demoSessionContext = `,"context":{"type":"contact-session","id":"'"$KB_SESSION"'"}`
+
+// demoContext is what a demo user's look-up is for, in words and as the
+// request's "context" member: the resident's zaak of the department's
+// domain (the scenario's), or else a contact session opened for the call.
+func demoContext(u demoUser) (how, member string) {
+	domain := map[string]string{"reisdocumenten": fixtures.BURZA, "bijstand": fixtures.SOCZA}[u.Purpose]
+	if res, ok := fixtures.ResidentByBSN(u.BSN); ok && domain != "" {
+		for _, z := range res.Zaken {
+			zt, _ := fixtures.ZaaktypeByUUID(z.Zaaktype)
+			if cat, _ := fixtures.CatalogusByUUID(zt.Catalogus); cat.Domein == domain {
+				return "a look-up about the resident's zaak " + z.Identificatie, `,"context":{"type":"zaak","id":"` + z.UUID + `"}`
+			}
+		}
+	}
+	return "a look-up in a contact session opened for the call", demoSessionContext
 }
 
 // runDemoToken mints a token with the demo identity provider's key, for

@@ -74,7 +74,7 @@ func TestDemoTokenCommand(t *testing.T) {
 	assert.Equal(t, "burgerzaken", dept)
 	assert.WithinDuration(t, time.Now().Add(30*time.Minute), tok.Expiration(), time.Minute)
 
-	req, err := http.NewRequest(http.MethodPost, app.URL()+"/v1/resident-views", strings.NewReader(`{"bsn":"999993653","purpose":"reisdocumenten"}`))
+	req, err := http.NewRequest(http.MethodPost, app.URL()+"/v1/resident-views", strings.NewReader(`{"bsn":"999993653","purpose":"reisdocumenten","context":{"type":"zaak","id":"a0000000-0000-4000-8000-000000000101"}}`))
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+raw)
 	req.Header.Set("Content-Type", "application/json")

@@ -92,9 +92,10 @@ func (e *env) request(method, path, token, contentType, body string) reply {
 	return r
 }
 
+// view asks for a view with the context its purpose requires (justify).
 func (e *env) view(token, bsn, purpose string) reply {
 	e.t.Helper()
-	return e.request(http.MethodPost, "/v1/resident-views", token, "application/json", `{"bsn":"`+bsn+`","purpose":"`+purpose+`"}`)
+	return e.request(http.MethodPost, "/v1/resident-views", token, "application/json", `{"bsn":"`+bsn+`","purpose":"`+purpose+`"`+e.justify(token, bsn, purpose)+`}`)
 }
 
 func (e *env) events() []audit.Event {
@@ -432,7 +433,7 @@ func TestFailingSourcesDegradeOnlyTheirPart(t *testing.T) {
 func TestAuditStoreDownMeansNoData(t *testing.T) {
 	e := newEnv(t)
 	require.NoError(t, e.app.Store.Close())
-	r := e.request(http.MethodPost, "/v1/resident-views", e.token("burgerzaken"), "application/json", `{"bsn":"`+fixtures.BSNSuzanne+`","purpose":"reisdocumenten"}`)
+	r := e.request(http.MethodPost, "/v1/resident-views", e.token("burgerzaken"), "application/json", `{"bsn":"`+fixtures.BSNSuzanne+`","purpose":"reisdocumenten","context":{"type":"zaak","id":"`+fixtures.ZaakUUID(101)+`"}}`)
 	assert.Equal(t, http.StatusServiceUnavailable, r.status)
 	body := string(r.body)
 	for _, personal := range []string{"Moulin", "Suzanne", fixtures.BSNSuzanne, fixtures.ZaakID(101), "paspoort"} {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -67,19 +68,34 @@ func TestDemoPrintsRequestsThatWork(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(?m)^(KB_[A-Z_]+)='([^']+)'$`).FindAllStringSubmatch(out, -1) {
 		tokens[m[1]] = m[2]
 	}
+	post := func(url, token, body string) (int, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tokens[token])
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, b
+	}
+	// The KCC look-up is made in a contact session: the printed command
+	// opens it and keeps its id in $KB_SESSION, which the next one uses.
+	session := regexp.MustCompile(`(?m)^KB_SESSION=\$\(curl -s (\S+) -H "Authorization: Bearer \$(KB_[A-Z_]+)" -H 'Content-Type: application/json' -d '([^']+)' \| sed -E '[^']+'\)$`).FindStringSubmatch(out)
+	require.NotNil(t, session, "a command that opens a contact session:\n%s", out)
+	status, body := post(session[1], session[2], session[3])
+	require.Equal(t, http.StatusCreated, status, "%s", body)
+	var opened struct{ ID string }
+	require.NoError(t, json.Unmarshal(body, &opened))
+	out = strings.ReplaceAll(out, `'"$KB_SESSION"'`, opened.ID)
+
 	curls := regexp.MustCompile(`(?m)^curl -s (\S+) -H "Authorization: Bearer \$(KB_[A-Z_]+)" -H 'Content-Type: application/json' -d '([^']+)'$`).FindAllStringSubmatch(out, -1)
 	require.Len(t, curls, 7, "a curl command for burgerzaken, sociale zaken, kcc, auditor, privacy officer, an organisation and a resident:\n%s", out)
 	want := map[string]int{"KB_BURGERZAKEN": 200, "KB_SOCIALE_ZAKEN": 200, "KB_KCC": 200, "KB_AUDITOR": 403, "KB_PRIVACY_OFFICER": 403, "KB_UWV": 200, "KB_RESIDENT": 200}
 	for _, c := range curls {
-		req, err := http.NewRequest(http.MethodPost, c[1], strings.NewReader(c[3]))
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+tokens[c[2]])
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		assert.Equal(t, want[c[2]], resp.StatusCode, "%s: %s", c[2], body)
+		status, body := post(c[1], c[2], c[3])
+		assert.Equal(t, want[c[2]], status, "%s: %s", c[2], body)
 		switch {
 		case c[2] == "KB_RESIDENT":
 			assert.Contains(t, string(body), `"department":"burgerzaken","purpose":"reisdocumenten","description":"Aanvraag en uitgifte van reisdocumenten`, "the resident sees the Burgerzaken look-up printed above, in plain Dutch")
@@ -89,7 +105,7 @@ func TestDemoPrintsRequestsThatWork(t *testing.T) {
 			assert.Contains(t, string(body), `"geboorte"`)
 			assert.NotContains(t, string(body), `"partners"`)
 			assert.Contains(t, string(body), `"auditSeq"`)
-		case resp.StatusCode == 200:
+		case status == 200:
 			assert.Contains(t, string(body), `"auditSeq"`)
 		}
 	}
@@ -155,7 +171,7 @@ sources:
 	})
 	tok, err := setup.IdP.Token(demoUserByLabel("burgerzaken"), tokenOptions{})
 	require.NoError(t, err)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/resident-views", strings.NewReader(`{"bsn":"999993653","purpose":"reisdocumenten"}`))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/resident-views", strings.NewReader(`{"bsn":"999993653","purpose":"reisdocumenten","context":{"type":"zaak","id":"a0000000-0000-4000-8000-000000000101"}}`))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -194,7 +210,7 @@ func TestPolicyCommands(t *testing.T) {
 	assert.NotContains(t, out.String(), "FAIL")
 
 	in := filepath.Join(t.TempDir(), "input.json")
-	require.NoError(t, os.WriteFile(in, []byte(`{"actor":{"sub":"x","department":"kcc","roles":["medewerker"]},"action":"resident-view","purpose":"klantcontact"}`), 0o600))
+	require.NoError(t, os.WriteFile(in, []byte(`{"actor":{"sub":"x","department":"kcc","roles":["medewerker"]},"action":"resident-view","purpose":"klantcontact","context":{"type":"contact-session","id":"s-1"}}`), 0o600))
 	out.Reset()
 	require.Equal(t, 0, Main(context.Background(), []string{"policy", "eval", "-input", in}, &out, io.Discard, nil))
 	assert.Contains(t, out.String(), `"allow": true`)

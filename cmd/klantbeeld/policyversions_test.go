@@ -142,8 +142,14 @@ func TestAPrivacyOfficerActivatesThroughTheAPIAndEveryGatewayFollows(t *testing.
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	// One contact session, opened on the first gateway, serves the views
+	// on both: they share the database.
+	status, body := call(apps[0], http.MethodPost, "/v1/contact-sessions", "kcc", `{"kanaal":"telefoon"}`)
+	require.Equal(t, http.StatusCreated, status, body)
+	var session struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(body), &session))
 	kccView := func(app *App) string {
-		status, body := call(app, http.MethodPost, "/v1/resident-views", "kcc", `{"bsn":"999993653","purpose":"klantcontact"}`)
+		status, body := call(app, http.MethodPost, "/v1/resident-views", "kcc", `{"bsn":"999993653","purpose":"klantcontact","context":{"type":"contact-session","id":"`+session.ID+`"}}`)
 		require.Equal(t, 200, status, body)
 		return body
 	}
@@ -155,7 +161,7 @@ func TestAPrivacyOfficerActivatesThroughTheAPIAndEveryGatewayFollows(t *testing.
 	}
 	put, err := json.Marshal(map[string]any{"files": files, "reason": "KCC needs the date of birth to tell residents apart"})
 	require.NoError(t, err)
-	status, body := call(apps[0], http.MethodPut, "/v1/policies", "privacy-officer", string(put))
+	status, body = call(apps[0], http.MethodPut, "/v1/policies", "privacy-officer", string(put))
 	require.Equal(t, 200, status, body)
 	assert.Contains(t, kccView(apps[0]), `"geboorte"`, "the next request on this gateway runs the new version")
 	require.Eventually(t, func() bool { return strings.Contains(kccView(apps[1]), `"geboorte"`) }, time.Minute, 50*time.Millisecond,

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,6 +32,10 @@ type pgSystem struct {
 	setup  *demoSetup
 	url    string
 	schema string
+	// sessions are the contact sessions of the demo users, by label: one
+	// each, shared by every gateway on the database.
+	mu       sync.Mutex
+	sessions map[string]string
 }
 
 func newPGSystem(t *testing.T) *pgSystem {
@@ -56,13 +63,50 @@ func (s *pgSystem) start(t *testing.T, dsn string) *App {
 	return app
 }
 
+// session is the contact session of u, opened through app's store the
+// first time; false while the store cannot take it.
+func (s *pgSystem) session(app *App, u demoUser) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id, ok := s.sessions[u.Label]; ok {
+		return id, true
+	}
+	id := uuidFor(u.Label)
+	err := app.Store.(audit.ContactSessionStore).AddContactSession(context.Background(), audit.ContactSession{
+		ID: id, Owner: u.Sub, Department: u.Department, Kanaal: "telefoon", OpenedAt: time.Now(),
+	})
+	if err != nil && !errors.Is(err, audit.ErrConflict) {
+		return "", false
+	}
+	if s.sessions == nil {
+		s.sessions = map[string]string{}
+	}
+	s.sessions[u.Label] = id
+	return id, true
+}
+
+// uuidFor is a UUID made from label, the same for every gateway.
+func uuidFor(label string) string {
+	h := sha256.Sum256([]byte(label))
+	h[6], h[8] = h[6]&0x0f|0x40, h[8]&0x3f|0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
 // view asks app for a resident view; it returns the status and, for a 200,
 // the auditSeq the answer carries.
 func (s *pgSystem) view(t *testing.T, app *App, label string) (int, int64) {
 	u := demoUserByLabel(label)
 	tok, err := s.setup.IdP.Token(u, tokenOptions{})
 	require.NoError(t, err)
-	req, _ := http.NewRequest(http.MethodPost, app.URL()+"/v1/resident-views", strings.NewReader(`{"bsn":"`+u.BSN+`","purpose":"`+u.Purpose+`"}`))
+	_, member := demoContext(u)
+	if member == demoSessionContext {
+		id, ok := s.session(app, u)
+		if !ok {
+			return 0, 0
+		}
+		member = strings.ReplaceAll(member, `'"$KB_SESSION"'`, id)
+	}
+	req, _ := http.NewRequest(http.MethodPost, app.URL()+"/v1/resident-views", strings.NewReader(`{"bsn":"`+u.BSN+`","purpose":"`+u.Purpose+`"`+member+`}`))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)

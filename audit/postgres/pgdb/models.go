@@ -16,6 +16,20 @@ type AuditCheckpoint struct {
 	Note []byte
 }
 
+type AuditContactSession struct {
+	ID         string
+	Owner      string
+	Department string
+	Kanaal     string
+	OpenedAt   pgtype.Timestamptz
+}
+
+type AuditContactSessionClosure struct {
+	SessionID    string
+	Klantcontact string
+	ClosedAt     pgtype.Timestamptz
+}
+
 type AuditEvent struct {
 	Seq    int64
 	Record []byte

@@ -83,6 +83,45 @@ func (q *Queries) Functions(ctx context.Context) ([]FunctionsRow, error) {
 	return items, nil
 }
 
+const getContactSession = `-- name: GetContactSession :one
+SELECT s.id, s.owner, s.department, s.kanaal, s.opened_at,
+       COALESCE(c.klantcontact, '')::text AS klantcontact,
+       c.closed_at::timestamptz AS closed_at,
+       COALESCE((SELECT max((e.search).event_time) FROM audit_events e
+                 WHERE audit_context_key(e.record) = 'contact-session/' || s.id
+                   AND (e.search).decision = 'allow' AND COALESCE((e.search).subject, '') <> ''), '')::text AS last_event
+FROM audit_contact_sessions s
+LEFT JOIN audit_contact_session_closures c ON c.session_id = s.id
+WHERE s.id = $1::text
+`
+
+type GetContactSessionRow struct {
+	ID           string
+	Owner        string
+	Department   string
+	Kanaal       string
+	OpenedAt     pgtype.Timestamptz
+	Klantcontact string
+	ClosedAt     pgtype.Timestamptz
+	LastEvent    string
+}
+
+func (q *Queries) GetContactSession(ctx context.Context, id string) (GetContactSessionRow, error) {
+	row := q.db.QueryRow(ctx, getContactSession, id)
+	var i GetContactSessionRow
+	err := row.Scan(
+		&i.ID,
+		&i.Owner,
+		&i.Department,
+		&i.Kanaal,
+		&i.OpenedAt,
+		&i.Klantcontact,
+		&i.ClosedAt,
+		&i.LastEvent,
+	)
+	return i, err
+}
+
 const getEvent = `-- name: GetEvent :one
 SELECT seq, record FROM audit_events WHERE seq = $1
 `
@@ -213,6 +252,58 @@ func (q *Queries) InsertCheckpoint(ctx context.Context, arg InsertCheckpointPara
 	var id int64
 	err := row.Scan(&id)
 	return id, err
+}
+
+const insertContactSession = `-- name: InsertContactSession :one
+
+INSERT INTO audit_contact_sessions (id, owner, department, kanaal, opened_at)
+VALUES ($1::text, $2::text, $3::text, $4::text,
+        $5::timestamptz)
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+`
+
+type InsertContactSessionParams struct {
+	ID         string
+	Owner      string
+	Department string
+	Kanaal     string
+	OpenedAt   pgtype.Timestamptz
+}
+
+// Contact sessions, append-only too. A session's last activity is the time
+// of the latest allowed event about a resident that names it.
+func (q *Queries) InsertContactSession(ctx context.Context, arg InsertContactSessionParams) (string, error) {
+	row := q.db.QueryRow(ctx, insertContactSession,
+		arg.ID,
+		arg.Owner,
+		arg.Department,
+		arg.Kanaal,
+		arg.OpenedAt,
+	)
+	var id string
+	err := row.Scan(&id)
+	return id, err
+}
+
+const insertContactSessionClosure = `-- name: InsertContactSessionClosure :execrows
+INSERT INTO audit_contact_session_closures (session_id, klantcontact, closed_at)
+VALUES ($1::text, $2::text, $3::timestamptz)
+ON CONFLICT (session_id) DO NOTHING
+`
+
+type InsertContactSessionClosureParams struct {
+	SessionID    string
+	Klantcontact string
+	ClosedAt     pgtype.Timestamptz
+}
+
+func (q *Queries) InsertContactSessionClosure(ctx context.Context, arg InsertContactSessionClosureParams) (int64, error) {
+	result, err := q.db.Exec(ctx, insertContactSessionClosure, arg.SessionID, arg.Klantcontact, arg.ClosedAt)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const insertPolicyActivation = `-- name: InsertPolicyActivation :one
@@ -470,16 +561,20 @@ SELECT seq, record FROM audit_events
 WHERE ($1::text = '' OR (search).department = $1::text)
   AND ($2::text = '' OR (search).purpose = $2::text)
   AND ($3::text = '' OR (search).decision = $3::text)
-  AND (search).event_time >= $4::text AND (search).event_time < $5::text
-  AND seq < $6::bigint
+  AND ($4::text = '' OR audit_context_key(record) = $4::text)
+  AND (NOT $5::boolean OR audit_flagged(record))
+  AND (search).event_time >= $6::text AND (search).event_time < $7::text
+  AND seq < $8::bigint
 ORDER BY seq DESC
-LIMIT $7::integer
+LIMIT $9::integer
 `
 
 type SearchParams struct {
 	Department string
 	Purpose    string
 	Decision   string
+	ContextKey string
+	Flagged    bool
 	TimeFrom   string
 	TimeTo     string
 	Before     int64
@@ -496,6 +591,8 @@ func (q *Queries) Search(ctx context.Context, arg SearchParams) ([]SearchRow, er
 		arg.Department,
 		arg.Purpose,
 		arg.Decision,
+		arg.ContextKey,
+		arg.Flagged,
 		arg.TimeFrom,
 		arg.TimeTo,
 		arg.Before,
@@ -525,10 +622,12 @@ WHERE (search).actor_sub = $1::text
   AND ($2::text = '' OR (search).department = $2::text)
   AND ($3::text = '' OR (search).purpose = $3::text)
   AND ($4::text = '' OR (search).decision = $4::text)
-  AND (search).event_time >= $5::text AND (search).event_time < $6::text
-  AND seq < $7::bigint
+  AND ($5::text = '' OR audit_context_key(record) = $5::text)
+  AND (NOT $6::boolean OR audit_flagged(record))
+  AND (search).event_time >= $7::text AND (search).event_time < $8::text
+  AND seq < $9::bigint
 ORDER BY seq DESC
-LIMIT $8::integer
+LIMIT $10::integer
 `
 
 type SearchByActorParams struct {
@@ -536,6 +635,8 @@ type SearchByActorParams struct {
 	Department string
 	Purpose    string
 	Decision   string
+	ContextKey string
+	Flagged    bool
 	TimeFrom   string
 	TimeTo     string
 	Before     int64
@@ -553,6 +654,8 @@ func (q *Queries) SearchByActor(ctx context.Context, arg SearchByActorParams) ([
 		arg.Department,
 		arg.Purpose,
 		arg.Decision,
+		arg.ContextKey,
+		arg.Flagged,
 		arg.TimeFrom,
 		arg.TimeTo,
 		arg.Before,
@@ -576,6 +679,66 @@ func (q *Queries) SearchByActor(ctx context.Context, arg SearchByActorParams) ([
 	return items, nil
 }
 
+const searchByContext = `-- name: SearchByContext :many
+SELECT seq, record FROM audit_events
+WHERE audit_context_key(record) = $1::text
+  AND ($2::text = '' OR (search).department = $2::text)
+  AND ($3::text = '' OR (search).purpose = $3::text)
+  AND ($4::text = '' OR (search).decision = $4::text)
+  AND (NOT $5::boolean OR audit_flagged(record))
+  AND (search).event_time >= $6::text AND (search).event_time < $7::text
+  AND seq < $8::bigint
+ORDER BY seq DESC
+LIMIT $9::integer
+`
+
+type SearchByContextParams struct {
+	ContextKey string
+	Department string
+	Purpose    string
+	Decision   string
+	Flagged    bool
+	TimeFrom   string
+	TimeTo     string
+	Before     int64
+	PageSize   int32
+}
+
+type SearchByContextRow struct {
+	Seq    int64
+	Record []byte
+}
+
+func (q *Queries) SearchByContext(ctx context.Context, arg SearchByContextParams) ([]SearchByContextRow, error) {
+	rows, err := q.db.Query(ctx, searchByContext,
+		arg.ContextKey,
+		arg.Department,
+		arg.Purpose,
+		arg.Decision,
+		arg.Flagged,
+		arg.TimeFrom,
+		arg.TimeTo,
+		arg.Before,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SearchByContextRow
+	for rows.Next() {
+		var i SearchByContextRow
+		if err := rows.Scan(&i.Seq, &i.Record); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const searchBySubject = `-- name: SearchBySubject :many
 
 SELECT seq, record FROM audit_events
@@ -584,10 +747,12 @@ WHERE (search).subject = $1::text
   AND ($3::text = '' OR (search).department = $3::text)
   AND ($4::text = '' OR (search).purpose = $4::text)
   AND ($5::text = '' OR (search).decision = $5::text)
-  AND (search).event_time >= $6::text AND (search).event_time < $7::text
-  AND seq < $8::bigint
+  AND ($6::text = '' OR audit_context_key(record) = $6::text)
+  AND (NOT $7::boolean OR audit_flagged(record))
+  AND (search).event_time >= $8::text AND (search).event_time < $9::text
+  AND seq < $10::bigint
 ORDER BY seq DESC
-LIMIT $9::integer
+LIMIT $11::integer
 `
 
 type SearchBySubjectParams struct {
@@ -596,6 +761,8 @@ type SearchBySubjectParams struct {
 	Department string
 	Purpose    string
 	Decision   string
+	ContextKey string
+	Flagged    bool
 	TimeFrom   string
 	TimeTo     string
 	Before     int64
@@ -616,6 +783,8 @@ func (q *Queries) SearchBySubject(ctx context.Context, arg SearchBySubjectParams
 		arg.Department,
 		arg.Purpose,
 		arg.Decision,
+		arg.ContextKey,
+		arg.Flagged,
 		arg.TimeFrom,
 		arg.TimeTo,
 		arg.Before,
@@ -676,6 +845,61 @@ func (q *Queries) SearchColumn(ctx context.Context) ([]SearchColumnRow, error) {
 	return items, nil
 }
 
+const searchFlagged = `-- name: SearchFlagged :many
+SELECT seq, record FROM audit_events
+WHERE audit_flagged(record)
+  AND ($1::text = '' OR (search).department = $1::text)
+  AND ($2::text = '' OR (search).purpose = $2::text)
+  AND ($3::text = '' OR (search).decision = $3::text)
+  AND (search).event_time >= $4::text AND (search).event_time < $5::text
+  AND seq < $6::bigint
+ORDER BY seq DESC
+LIMIT $7::integer
+`
+
+type SearchFlaggedParams struct {
+	Department string
+	Purpose    string
+	Decision   string
+	TimeFrom   string
+	TimeTo     string
+	Before     int64
+	PageSize   int32
+}
+
+type SearchFlaggedRow struct {
+	Seq    int64
+	Record []byte
+}
+
+func (q *Queries) SearchFlagged(ctx context.Context, arg SearchFlaggedParams) ([]SearchFlaggedRow, error) {
+	rows, err := q.db.Query(ctx, searchFlagged,
+		arg.Department,
+		arg.Purpose,
+		arg.Decision,
+		arg.TimeFrom,
+		arg.TimeTo,
+		arg.Before,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SearchFlaggedRow
+	for rows.Next() {
+		var i SearchFlaggedRow
+		if err := rows.Scan(&i.Seq, &i.Record); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const setLockTimeout = `-- name: SetLockTimeout :exec
 SELECT set_config('lock_timeout', $1::text, true)
 `
@@ -711,7 +935,8 @@ FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
   AND c.relname IN ('audit_events', 'audit_tree_hashes', 'audit_checkpoints',
-                    'audit_policy_versions', 'audit_policy_activations', 'audit_schema_version')
+                    'audit_policy_versions', 'audit_policy_activations',
+                    'audit_contact_sessions', 'audit_contact_session_closures', 'audit_schema_version')
 `
 
 // Which of the log's tables (and goose's) the current schema has.
@@ -748,7 +973,8 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
 WHERE n.nspname = current_schema()
   AND c.relname IN ('audit_events', 'audit_tree_hashes', 'audit_checkpoints',
-                    'audit_policy_versions', 'audit_policy_activations')
+                    'audit_policy_versions', 'audit_policy_activations',
+                    'audit_contact_sessions', 'audit_contact_session_closures')
   AND NOT t.tgisinternal
 ORDER BY t.tgname
 `

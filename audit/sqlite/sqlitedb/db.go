@@ -24,6 +24,9 @@ func New(db DBTX) *Queries {
 func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	q := Queries{db: db}
 	var err error
+	if q.getContactSessionStmt, err = db.PrepareContext(ctx, getContactSession); err != nil {
+		return nil, fmt.Errorf("error preparing query GetContactSession: %w", err)
+	}
 	if q.getEventStmt, err = db.PrepareContext(ctx, getEvent); err != nil {
 		return nil, fmt.Errorf("error preparing query GetEvent: %w", err)
 	}
@@ -38,6 +41,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.insertCheckpointStmt, err = db.PrepareContext(ctx, insertCheckpoint); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertCheckpoint: %w", err)
+	}
+	if q.insertContactSessionStmt, err = db.PrepareContext(ctx, insertContactSession); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertContactSession: %w", err)
+	}
+	if q.insertContactSessionClosureStmt, err = db.PrepareContext(ctx, insertContactSessionClosure); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertContactSessionClosure: %w", err)
 	}
 	if q.insertEventStmt, err = db.PrepareContext(ctx, insertEvent); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertEvent: %w", err)
@@ -78,8 +87,14 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.searchByActorStmt, err = db.PrepareContext(ctx, searchByActor); err != nil {
 		return nil, fmt.Errorf("error preparing query SearchByActor: %w", err)
 	}
+	if q.searchByContextStmt, err = db.PrepareContext(ctx, searchByContext); err != nil {
+		return nil, fmt.Errorf("error preparing query SearchByContext: %w", err)
+	}
 	if q.searchBySubjectStmt, err = db.PrepareContext(ctx, searchBySubject); err != nil {
 		return nil, fmt.Errorf("error preparing query SearchBySubject: %w", err)
+	}
+	if q.searchFlaggedStmt, err = db.PrepareContext(ctx, searchFlagged); err != nil {
+		return nil, fmt.Errorf("error preparing query SearchFlagged: %w", err)
 	}
 	if q.statsStmt, err = db.PrepareContext(ctx, stats); err != nil {
 		return nil, fmt.Errorf("error preparing query Stats: %w", err)
@@ -89,6 +104,11 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 
 func (q *Queries) Close() error {
 	var err error
+	if q.getContactSessionStmt != nil {
+		if cerr := q.getContactSessionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getContactSessionStmt: %w", cerr)
+		}
+	}
 	if q.getEventStmt != nil {
 		if cerr := q.getEventStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getEventStmt: %w", cerr)
@@ -112,6 +132,16 @@ func (q *Queries) Close() error {
 	if q.insertCheckpointStmt != nil {
 		if cerr := q.insertCheckpointStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing insertCheckpointStmt: %w", cerr)
+		}
+	}
+	if q.insertContactSessionStmt != nil {
+		if cerr := q.insertContactSessionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertContactSessionStmt: %w", cerr)
+		}
+	}
+	if q.insertContactSessionClosureStmt != nil {
+		if cerr := q.insertContactSessionClosureStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertContactSessionClosureStmt: %w", cerr)
 		}
 	}
 	if q.insertEventStmt != nil {
@@ -179,9 +209,19 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing searchByActorStmt: %w", cerr)
 		}
 	}
+	if q.searchByContextStmt != nil {
+		if cerr := q.searchByContextStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing searchByContextStmt: %w", cerr)
+		}
+	}
 	if q.searchBySubjectStmt != nil {
 		if cerr := q.searchBySubjectStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing searchBySubjectStmt: %w", cerr)
+		}
+	}
+	if q.searchFlaggedStmt != nil {
+		if cerr := q.searchFlaggedStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing searchFlaggedStmt: %w", cerr)
 		}
 	}
 	if q.statsStmt != nil {
@@ -226,53 +266,63 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 }
 
 type Queries struct {
-	db                         DBTX
-	tx                         *sql.Tx
-	getEventStmt               *sql.Stmt
-	getPolicyVersionStmt       *sql.Stmt
-	hashRangeHexStmt           *sql.Stmt
-	hashesStmt                 *sql.Stmt
-	insertCheckpointStmt       *sql.Stmt
-	insertEventStmt            *sql.Stmt
-	insertHashStmt             *sql.Stmt
-	insertPolicyActivationStmt *sql.Stmt
-	insertPolicyVersionStmt    *sql.Stmt
-	lastSeqStmt                *sql.Stmt
-	latestCheckpointStmt       *sql.Stmt
-	latestPolicyActivationStmt *sql.Stmt
-	listCheckpointsStmt        *sql.Stmt
-	listEventsStmt             *sql.Stmt
-	listPolicyActivationsStmt  *sql.Stmt
-	listPolicyVersionsStmt     *sql.Stmt
-	searchStmt                 *sql.Stmt
-	searchByActorStmt          *sql.Stmt
-	searchBySubjectStmt        *sql.Stmt
-	statsStmt                  *sql.Stmt
+	db                              DBTX
+	tx                              *sql.Tx
+	getContactSessionStmt           *sql.Stmt
+	getEventStmt                    *sql.Stmt
+	getPolicyVersionStmt            *sql.Stmt
+	hashRangeHexStmt                *sql.Stmt
+	hashesStmt                      *sql.Stmt
+	insertCheckpointStmt            *sql.Stmt
+	insertContactSessionStmt        *sql.Stmt
+	insertContactSessionClosureStmt *sql.Stmt
+	insertEventStmt                 *sql.Stmt
+	insertHashStmt                  *sql.Stmt
+	insertPolicyActivationStmt      *sql.Stmt
+	insertPolicyVersionStmt         *sql.Stmt
+	lastSeqStmt                     *sql.Stmt
+	latestCheckpointStmt            *sql.Stmt
+	latestPolicyActivationStmt      *sql.Stmt
+	listCheckpointsStmt             *sql.Stmt
+	listEventsStmt                  *sql.Stmt
+	listPolicyActivationsStmt       *sql.Stmt
+	listPolicyVersionsStmt          *sql.Stmt
+	searchStmt                      *sql.Stmt
+	searchByActorStmt               *sql.Stmt
+	searchByContextStmt             *sql.Stmt
+	searchBySubjectStmt             *sql.Stmt
+	searchFlaggedStmt               *sql.Stmt
+	statsStmt                       *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db:                         tx,
-		tx:                         tx,
-		getEventStmt:               q.getEventStmt,
-		getPolicyVersionStmt:       q.getPolicyVersionStmt,
-		hashRangeHexStmt:           q.hashRangeHexStmt,
-		hashesStmt:                 q.hashesStmt,
-		insertCheckpointStmt:       q.insertCheckpointStmt,
-		insertEventStmt:            q.insertEventStmt,
-		insertHashStmt:             q.insertHashStmt,
-		insertPolicyActivationStmt: q.insertPolicyActivationStmt,
-		insertPolicyVersionStmt:    q.insertPolicyVersionStmt,
-		lastSeqStmt:                q.lastSeqStmt,
-		latestCheckpointStmt:       q.latestCheckpointStmt,
-		latestPolicyActivationStmt: q.latestPolicyActivationStmt,
-		listCheckpointsStmt:        q.listCheckpointsStmt,
-		listEventsStmt:             q.listEventsStmt,
-		listPolicyActivationsStmt:  q.listPolicyActivationsStmt,
-		listPolicyVersionsStmt:     q.listPolicyVersionsStmt,
-		searchStmt:                 q.searchStmt,
-		searchByActorStmt:          q.searchByActorStmt,
-		searchBySubjectStmt:        q.searchBySubjectStmt,
-		statsStmt:                  q.statsStmt,
+		db:                              tx,
+		tx:                              tx,
+		getContactSessionStmt:           q.getContactSessionStmt,
+		getEventStmt:                    q.getEventStmt,
+		getPolicyVersionStmt:            q.getPolicyVersionStmt,
+		hashRangeHexStmt:                q.hashRangeHexStmt,
+		hashesStmt:                      q.hashesStmt,
+		insertCheckpointStmt:            q.insertCheckpointStmt,
+		insertContactSessionStmt:        q.insertContactSessionStmt,
+		insertContactSessionClosureStmt: q.insertContactSessionClosureStmt,
+		insertEventStmt:                 q.insertEventStmt,
+		insertHashStmt:                  q.insertHashStmt,
+		insertPolicyActivationStmt:      q.insertPolicyActivationStmt,
+		insertPolicyVersionStmt:         q.insertPolicyVersionStmt,
+		lastSeqStmt:                     q.lastSeqStmt,
+		latestCheckpointStmt:            q.latestCheckpointStmt,
+		latestPolicyActivationStmt:      q.latestPolicyActivationStmt,
+		listCheckpointsStmt:             q.listCheckpointsStmt,
+		listEventsStmt:                  q.listEventsStmt,
+		listPolicyActivationsStmt:       q.listPolicyActivationsStmt,
+		listPolicyVersionsStmt:          q.listPolicyVersionsStmt,
+		searchStmt:                      q.searchStmt,
+		searchByActorStmt:               q.searchByActorStmt,
+		searchByContextStmt:             q.searchByContextStmt,
+		searchBySubjectStmt:             q.searchBySubjectStmt,
+		searchFlaggedStmt:               q.searchFlaggedStmt,
+		statsStmt:                       q.statsStmt,
 	}
 }

@@ -14,6 +14,20 @@ type AuditCheckpoint struct {
 	Note string
 }
 
+type AuditContactSession struct {
+	ID         string
+	Owner      string
+	Department string
+	Kanaal     string
+	OpenedAt   string
+}
+
+type AuditContactSessionClosure struct {
+	SessionID    string
+	Klantcontact string
+	ClosedAt     string
+}
+
 type AuditEvent struct {
 	Seq        int64
 	Record     string
@@ -23,6 +37,8 @@ type AuditEvent struct {
 	Department sql.NullString
 	Purpose    sql.NullString
 	Decision   sql.NullString
+	ContextKey sql.NullString
+	Flagged    sql.NullInt64
 }
 
 type AuditPolicyActivation struct {

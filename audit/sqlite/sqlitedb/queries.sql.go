@@ -11,6 +11,45 @@ import (
 	"strings"
 )
 
+const getContactSession = `-- name: GetContactSession :one
+SELECT s.id, s.owner, s.department, s.kanaal, s.opened_at,
+       CAST(COALESCE(c.klantcontact, '') AS TEXT) AS klantcontact,
+       CAST(COALESCE(c.closed_at, '') AS TEXT) AS closed_at,
+       CAST(COALESCE((SELECT MAX(e.time) FROM audit_events e
+                      WHERE e.context_key = 'contact-session/' || s.id
+                        AND e.decision = 'allow' AND e.subject <> ''), '') AS TEXT) AS last_event
+FROM audit_contact_sessions s
+LEFT JOIN audit_contact_session_closures c ON c.session_id = s.id
+WHERE s.id = ?1
+`
+
+type GetContactSessionRow struct {
+	ID           string
+	Owner        string
+	Department   string
+	Kanaal       string
+	OpenedAt     string
+	Klantcontact string
+	ClosedAt     string
+	LastEvent    string
+}
+
+func (q *Queries) GetContactSession(ctx context.Context, id string) (GetContactSessionRow, error) {
+	row := q.queryRow(ctx, q.getContactSessionStmt, getContactSession, id)
+	var i GetContactSessionRow
+	err := row.Scan(
+		&i.ID,
+		&i.Owner,
+		&i.Department,
+		&i.Kanaal,
+		&i.OpenedAt,
+		&i.Klantcontact,
+		&i.ClosedAt,
+		&i.LastEvent,
+	)
+	return i, err
+}
+
 const getEvent = `-- name: GetEvent :one
 SELECT seq, record FROM audit_events WHERE seq = ?
 `
@@ -123,6 +162,49 @@ func (q *Queries) InsertCheckpoint(ctx context.Context, arg InsertCheckpointPara
 	var id int64
 	err := row.Scan(&id)
 	return id, err
+}
+
+const insertContactSession = `-- name: InsertContactSession :exec
+
+INSERT INTO audit_contact_sessions (id, owner, department, kanaal, opened_at)
+VALUES (?1, ?2, ?3, ?4, ?5)
+`
+
+type InsertContactSessionParams struct {
+	ID         string
+	Owner      string
+	Department string
+	Kanaal     string
+	OpenedAt   string
+}
+
+// Contact sessions, append-only too. A session's last activity is the time
+// of the latest allowed event about a resident that names it.
+func (q *Queries) InsertContactSession(ctx context.Context, arg InsertContactSessionParams) error {
+	_, err := q.exec(ctx, q.insertContactSessionStmt, insertContactSession,
+		arg.ID,
+		arg.Owner,
+		arg.Department,
+		arg.Kanaal,
+		arg.OpenedAt,
+	)
+	return err
+}
+
+const insertContactSessionClosure = `-- name: InsertContactSessionClosure :exec
+INSERT INTO audit_contact_session_closures (session_id, klantcontact, closed_at)
+VALUES (?1, ?2, ?3)
+`
+
+type InsertContactSessionClosureParams struct {
+	SessionID    string
+	Klantcontact string
+	ClosedAt     string
+}
+
+func (q *Queries) InsertContactSessionClosure(ctx context.Context, arg InsertContactSessionClosureParams) error {
+	_, err := q.exec(ctx, q.insertContactSessionClosureStmt, insertContactSessionClosure, arg.SessionID, arg.Klantcontact, arg.ClosedAt)
+	return err
 }
 
 const insertEvent = `-- name: InsertEvent :exec
@@ -386,16 +468,20 @@ SELECT seq, record FROM audit_events
 WHERE (?1 = '' OR department = ?1)
   AND (?2 = '' OR purpose = ?2)
   AND (?3 = '' OR decision = ?3)
-  AND time >= ?4 AND time < ?5
-  AND seq < ?6
+  AND (?4 = '' OR context_key = ?4)
+  AND flagged >= ?5
+  AND time >= ?6 AND time < ?7
+  AND seq < ?8
 ORDER BY seq DESC
-LIMIT ?7
+LIMIT ?9
 `
 
 type SearchParams struct {
 	Department interface{}
 	Purpose    interface{}
 	Decision   interface{}
+	ContextKey interface{}
+	MinFlagged sql.NullInt64
 	TimeFrom   sql.NullString
 	TimeTo     sql.NullString
 	Before     int64
@@ -412,6 +498,8 @@ func (q *Queries) Search(ctx context.Context, arg SearchParams) ([]SearchRow, er
 		arg.Department,
 		arg.Purpose,
 		arg.Decision,
+		arg.ContextKey,
+		arg.MinFlagged,
 		arg.TimeFrom,
 		arg.TimeTo,
 		arg.Before,
@@ -444,10 +532,12 @@ WHERE actor_sub = ?1
   AND (?2 = '' OR department = ?2)
   AND (?3 = '' OR purpose = ?3)
   AND (?4 = '' OR decision = ?4)
-  AND time >= ?5 AND time < ?6
-  AND seq < ?7
+  AND (?5 = '' OR context_key = ?5)
+  AND flagged >= ?6
+  AND time >= ?7 AND time < ?8
+  AND seq < ?9
 ORDER BY seq DESC
-LIMIT ?8
+LIMIT ?10
 `
 
 type SearchByActorParams struct {
@@ -455,6 +545,8 @@ type SearchByActorParams struct {
 	Department interface{}
 	Purpose    interface{}
 	Decision   interface{}
+	ContextKey interface{}
+	MinFlagged sql.NullInt64
 	TimeFrom   sql.NullString
 	TimeTo     sql.NullString
 	Before     int64
@@ -472,6 +564,8 @@ func (q *Queries) SearchByActor(ctx context.Context, arg SearchByActorParams) ([
 		arg.Department,
 		arg.Purpose,
 		arg.Decision,
+		arg.ContextKey,
+		arg.MinFlagged,
 		arg.TimeFrom,
 		arg.TimeTo,
 		arg.Before,
@@ -498,6 +592,69 @@ func (q *Queries) SearchByActor(ctx context.Context, arg SearchByActorParams) ([
 	return items, nil
 }
 
+const searchByContext = `-- name: SearchByContext :many
+SELECT seq, record FROM audit_events
+WHERE context_key = ?1
+  AND (?2 = '' OR department = ?2)
+  AND (?3 = '' OR purpose = ?3)
+  AND (?4 = '' OR decision = ?4)
+  AND flagged >= ?5
+  AND time >= ?6 AND time < ?7
+  AND seq < ?8
+ORDER BY seq DESC
+LIMIT ?9
+`
+
+type SearchByContextParams struct {
+	ContextKey sql.NullString
+	Department interface{}
+	Purpose    interface{}
+	Decision   interface{}
+	MinFlagged sql.NullInt64
+	TimeFrom   sql.NullString
+	TimeTo     sql.NullString
+	Before     int64
+	PageSize   int64
+}
+
+type SearchByContextRow struct {
+	Seq    int64
+	Record string
+}
+
+func (q *Queries) SearchByContext(ctx context.Context, arg SearchByContextParams) ([]SearchByContextRow, error) {
+	rows, err := q.query(ctx, q.searchByContextStmt, searchByContext,
+		arg.ContextKey,
+		arg.Department,
+		arg.Purpose,
+		arg.Decision,
+		arg.MinFlagged,
+		arg.TimeFrom,
+		arg.TimeTo,
+		arg.Before,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SearchByContextRow
+	for rows.Next() {
+		var i SearchByContextRow
+		if err := rows.Scan(&i.Seq, &i.Record); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const searchBySubject = `-- name: SearchBySubject :many
 SELECT seq, record FROM audit_events
 WHERE subject = ?1
@@ -505,10 +662,12 @@ WHERE subject = ?1
   AND (?3 = '' OR department = ?3)
   AND (?4 = '' OR purpose = ?4)
   AND (?5 = '' OR decision = ?5)
-  AND time >= ?6 AND time < ?7
-  AND seq < ?8
+  AND (?6 = '' OR context_key = ?6)
+  AND flagged >= ?7
+  AND time >= ?8 AND time < ?9
+  AND seq < ?10
 ORDER BY seq DESC
-LIMIT ?9
+LIMIT ?11
 `
 
 type SearchBySubjectParams struct {
@@ -517,6 +676,8 @@ type SearchBySubjectParams struct {
 	Department interface{}
 	Purpose    interface{}
 	Decision   interface{}
+	ContextKey interface{}
+	MinFlagged sql.NullInt64
 	TimeFrom   sql.NullString
 	TimeTo     sql.NullString
 	Before     int64
@@ -535,6 +696,8 @@ func (q *Queries) SearchBySubject(ctx context.Context, arg SearchBySubjectParams
 		arg.Department,
 		arg.Purpose,
 		arg.Decision,
+		arg.ContextKey,
+		arg.MinFlagged,
 		arg.TimeFrom,
 		arg.TimeTo,
 		arg.Before,
@@ -547,6 +710,64 @@ func (q *Queries) SearchBySubject(ctx context.Context, arg SearchBySubjectParams
 	var items []SearchBySubjectRow
 	for rows.Next() {
 		var i SearchBySubjectRow
+		if err := rows.Scan(&i.Seq, &i.Record); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const searchFlagged = `-- name: SearchFlagged :many
+SELECT seq, record FROM audit_events
+WHERE flagged = 1
+  AND (?1 = '' OR department = ?1)
+  AND (?2 = '' OR purpose = ?2)
+  AND (?3 = '' OR decision = ?3)
+  AND time >= ?4 AND time < ?5
+  AND seq < ?6
+ORDER BY seq DESC
+LIMIT ?7
+`
+
+type SearchFlaggedParams struct {
+	Department interface{}
+	Purpose    interface{}
+	Decision   interface{}
+	TimeFrom   sql.NullString
+	TimeTo     sql.NullString
+	Before     int64
+	PageSize   int64
+}
+
+type SearchFlaggedRow struct {
+	Seq    int64
+	Record string
+}
+
+func (q *Queries) SearchFlagged(ctx context.Context, arg SearchFlaggedParams) ([]SearchFlaggedRow, error) {
+	rows, err := q.query(ctx, q.searchFlaggedStmt, searchFlagged,
+		arg.Department,
+		arg.Purpose,
+		arg.Decision,
+		arg.TimeFrom,
+		arg.TimeTo,
+		arg.Before,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SearchFlaggedRow
+	for rows.Next() {
+		var i SearchFlaggedRow
 		if err := rows.Scan(&i.Seq, &i.Record); err != nil {
 			return nil, err
 		}
