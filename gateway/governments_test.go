@@ -31,6 +31,10 @@ func organisation(oin string) claims {
 
 const uwvView = `{"bsn":"999993653","purpose":"uwv-werk-en-inkomen"}`
 
+// reisdocumentenView is an employee's look-up for reisdocumenten, in a
+// zaak of which the resident is a betrokkene (the purpose requires one).
+const reisdocumentenView = `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}`
+
 func TestAnOrganisationGetsWhatItsPurposeGrants(t *testing.T) {
 	h := newHarness(t)
 	tok := organisation(oinUWV)
@@ -92,7 +96,7 @@ func TestGeheimhoudingIsRefusedToOrganisationsNotToEmployees(t *testing.T) {
 	assert.Equal(t, audit.DecisionDeny, ev.Decision)
 	assert.Contains(t, ev.Reasons, "code:geheimhouding_organisation")
 
-	a = h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten"}`)
+	a = h.view(h.signer.token(t, employee("burgerzaken")), reisdocumentenView)
 	require.Equal(t, http.StatusOK, a.status, "an employee whose purpose permits sees the resident: %s", a.body)
 	assert.NotNil(t, a.json["person"])
 }
@@ -136,7 +140,7 @@ var traceparentPattern = regexp.MustCompile(`^00-([0-9a-f]{32})-([0-9a-f]{16})-(
 func TestTraceContextIsContinuedRecordedAndReturned(t *testing.T) {
 	h := newHarness(t)
 	const in = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten"}`, "traceparent", in)
+	a := h.view(h.signer.token(t, employee("burgerzaken")), reisdocumentenView, "traceparent", in)
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 	m := traceparentPattern.FindStringSubmatch(a.header.Get("traceparent"))
 	require.NotNil(t, m, "a traceparent comes back: %q", a.header.Get("traceparent"))
@@ -149,7 +153,7 @@ func TestTraceContextIsContinuedRecordedAndReturned(t *testing.T) {
 	assert.Equal(t, in, ev.ForeignOperation.Traceparent)
 
 	// A problem names the trace too, and so does its event.
-	a = h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"bijstand"}`, "traceparent", in)
+	a = h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"bijstand",`+zaakContext+`}`, "traceparent", in)
 	require.Equal(t, http.StatusForbidden, a.status)
 	assert.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", a.json["traceId"])
 	assert.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", h.lastEvent().TraceID)
@@ -204,14 +208,14 @@ func TestCallersAreRateLimitedPerPurposeAndEachRefusalIsAudited(t *testing.T) {
 
 	// Employees each have their own budget under "*".
 	bz := h.signer.token(t, employee("burgerzaken"))
-	require.Equal(t, http.StatusOK, h.view(bz, `{"bsn":"999993653","purpose":"reisdocumenten"}`).status)
-	a = h.view(bz, `{"bsn":"999993653","purpose":"reisdocumenten"}`)
+	require.Equal(t, http.StatusOK, h.view(bz, reisdocumentenView).status)
+	a = h.view(bz, reisdocumentenView)
 	require.Equal(t, http.StatusTooManyRequests, a.status)
 	secs, err := strconv.Atoi(a.header.Get("Retry-After"))
 	require.NoError(t, err)
 	assert.InDelta(t, 3600, secs, 1)
 	assert.Equal(t, "emp-burgerzaken", h.lastEvent().Actor.Sub)
-	require.Equal(t, http.StatusOK, h.view(h.signer.token(t, employee("sociale-zaken")), `{"bsn":"999993653","purpose":"bijstand"}`).status)
+	require.Equal(t, http.StatusOK, h.view(h.signer.token(t, employee("sociale-zaken")), `{"bsn":"999993653","purpose":"bijstand",`+zaakContext+`}`).status)
 }
 
 func TestCallerLimitsAreChecked(t *testing.T) {
@@ -261,11 +265,11 @@ func TestCORS(t *testing.T) {
 	assert.Zero(t, len(h.store.Events()), "a preflight is no access")
 
 	// The request itself: allowed origins may read the answer.
-	a := h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten"}`, "Origin", app)
+	a := h.view(h.signer.token(t, employee("burgerzaken")), reisdocumentenView, "Origin", app)
 	require.Equal(t, http.StatusOK, a.status)
 	assert.Equal(t, app, a.header.Get("Access-Control-Allow-Origin"))
 	assert.Contains(t, a.header.Get("Access-Control-Expose-Headers"), "traceparent")
-	a = h.view(h.signer.token(t, employee("burgerzaken")), `{"bsn":"999993653","purpose":"reisdocumenten"}`, "Origin", "https://evil.example")
+	a = h.view(h.signer.token(t, employee("burgerzaken")), reisdocumentenView, "Origin", "https://evil.example")
 	assert.Empty(t, a.header.Get("Access-Control-Allow-Origin"))
 
 	// The API document, and only it, is open to every origin.

@@ -28,6 +28,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/klantbeeld/klantbeeld/audit"
+	"github.com/klantbeeld/klantbeeld/fixtures"
 	"github.com/klantbeeld/klantbeeld/fixtures/sources"
 )
 
@@ -43,6 +44,16 @@ func startApp(t *testing.T, cfg Config) *App {
 		app.Close(ctx)
 	})
 	return app
+}
+
+// reisdocumentenInItsZaak is a Burgerzaken employee's look-up of Suzanne
+// for reisdocumenten in her own BURZA zaak, the context the purpose
+// requires (verified against Zaken, where she is a betrokkene).
+func reisdocumentenInItsZaak(t *testing.T) string {
+	t.Helper()
+	id := zaakOf(fixtures.BSNSuzanne, "BURZA")
+	require.NotEmpty(t, id, "the scenario gives Suzanne a BURZA zaak")
+	return `{"bsn":"` + fixtures.BSNSuzanne + `","purpose":"reisdocumenten","context":{"type":"zaak","id":"` + id + `"}}`
 }
 
 // tracingProxy stands in front of one fake source and keeps the
@@ -105,7 +116,7 @@ func TestATraceparentReachesEverySourceTheAuditEventAndTheAnswer(t *testing.T) {
 	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	tok, err := setup.IdP.Token(demoUserByLabel("burgerzaken"), tokenOptions{})
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, app.URL()+"/v1/resident-views", strings.NewReader(`{"bsn":"999993653","purpose":"reisdocumenten"}`))
+	req, err := http.NewRequest(http.MethodPost, app.URL()+"/v1/resident-views", strings.NewReader(reisdocumentenInItsZaak(t)))
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
@@ -240,7 +251,7 @@ func TestServeOverTLSWithClientCertificatesBoundToTheOIN(t *testing.T) {
 	// Employees' front ends come without a certificate.
 	emp, err := setup.IdP.Token(demoUserByLabel("burgerzaken"), tokenOptions{})
 	require.NoError(t, err)
-	req, _ := http.NewRequest(http.MethodPost, base+"/v1/resident-views", strings.NewReader(`{"bsn":"999993653","purpose":"reisdocumenten"}`))
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/resident-views", strings.NewReader(reisdocumentenInItsZaak(t)))
 	req.Header.Set("Authorization", "Bearer "+emp)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.client(t).Do(req)
