@@ -94,6 +94,9 @@ type Config struct {
 	// SessionIdle is how long a contact session may go unused before it
 	// times out; 0: DefaultSessionIdle.
 	SessionIdle time.Duration
+	// Workflow writes wrap-ups and searches callbacks; nil: those
+	// endpoints are not served.
+	Workflow Workflow
 	// Contexts verifies zaak and interne taak contexts; nil: they cannot
 	// be verified (403).
 	Contexts ContextVerifier
@@ -174,6 +177,7 @@ func (g *Gateway) Handler() http.Handler {
 	g.auditRoutes(mux)
 	g.policyRoutes(mux)
 	g.sessionRoutes(mux)
+	g.workflowRoutes(mux)
 	mux.Handle("/", g.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return problem(http.StatusNotFound, "There is no resource at this path.", nil)
 	}))

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -49,6 +50,10 @@ type accessRow struct {
 	ProcessingActivity string      `json:"processingActivity,omitempty"`
 	Sources            []rowSource `json:"sources"`
 	Decision           string      `json:"decision"`
+	// JustifiedBy is the contact or case the access was for: the
+	// klantcontact a contact session was wrapped up into, the zaak or the
+	// interne taak; a break-glass access says so. Absent when none was given.
+	JustifiedBy *justification `json:"justifiedBy,omitempty"`
 	// LeafHash is tlog.RecordHash of the stored event, leaf seq-1 of the
 	// tree; the stored bytes themselves name the employee and are for
 	// auditors only.
@@ -56,6 +61,49 @@ type accessRow struct {
 	// Proof proves LeafHash in the answer's checkpoint; absent while no
 	// checkpoint covers the row yet.
 	Proof tlog.RecordProof `json:"proof,omitzero"`
+}
+
+// justification is what an access was for (accessRow.JustifiedBy).
+type justification struct {
+	// Type is klantcontact, contact-session (still in progress), zaak,
+	// internetaak or break-glass.
+	Type string `json:"type"`
+	ID   string `json:"id,omitempty"`
+}
+
+// justifications resolves the contexts of the rows: a look-up made in a
+// contact session is justified by the klantcontact it was wrapped up
+// into. Each session is read once.
+func (g *Gateway) justifications(ctx context.Context, rows []accessRow, found []storedEvent) error {
+	sessions := map[string]*justification{}
+	for i, s := range found {
+		c := s.Event.Context
+		switch {
+		case s.Event.BreakGlass != nil:
+			rows[i].JustifiedBy = &justification{Type: "break-glass"}
+		case c == nil:
+		case c.Type == audit.ContextContactSession && g.cfg.Sessions != nil:
+			j, ok := sessions[c.ID]
+			if !ok {
+				sess, err := g.cfg.Sessions.ContactSession(ctx, c.ID)
+				switch {
+				case errors.Is(err, audit.ErrNotFound):
+					j = nil
+				case err != nil:
+					return err
+				case sess.Klantcontact != "":
+					j = &justification{Type: ContextKlantcontact, ID: sess.Klantcontact}
+				default:
+					j = &justification{Type: audit.ContextContactSession}
+				}
+				sessions[c.ID] = j
+			}
+			rows[i].JustifiedBy = j
+		case c.Type == policies.ContextZaak || c.Type == policies.ContextInterneTaak || c.Type == ContextKlantcontact:
+			rows[i].JustifiedBy = &justification{Type: c.Type, ID: c.ID}
+		}
+	}
+	return nil
 }
 
 // rowSource is a source that was asked and what it disclosed.
@@ -141,6 +189,11 @@ func (g *Gateway) subjectAccess(w http.ResponseWriter, r *http.Request) error {
 	}
 	for i, s := range found {
 		ans.Rows[i] = accessRowOf(s, catalog)
+	}
+	if err := g.justifications(ctx, ans.Rows, found); err != nil {
+		return g.failed(ctx, &ev, err, "contact sessions could not be read")
+	}
+	for i, s := range found {
 		if ok {
 			if ans.Rows[i].Proof, err = g.inclusionProof(ctx, cp, s.Seq); err != nil {
 				return g.failed(ctx, &ev, err, "inclusion proof failed")

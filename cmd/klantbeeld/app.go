@@ -25,6 +25,7 @@ import (
 	"github.com/klantbeeld/klantbeeld/openapi"
 	"github.com/klantbeeld/klantbeeld/policies"
 	"github.com/klantbeeld/klantbeeld/view"
+	"github.com/klantbeeld/klantbeeld/workflow"
 )
 
 // App is one gateway built from a Config: what `klantbeeld serve` and
@@ -40,6 +41,11 @@ type App struct {
 	// Verifier checks the checkpoints' signatures.
 	Verifier note.Verifier
 	Engine   *policies.Engine
+
+	// Workflow writes wrap-ups and reminds callbacks; nil without
+	// Klantinteracties and Salesforce.
+	Workflow *workflow.Workflow
+	jobs     *jobsDB
 
 	follower *policyFollower
 	handler  http.Handler
@@ -127,9 +133,17 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 		}
 		residents = rv
 	}
-	srcs, err := connectSources(cfg.Sources, logger)
+	srcs, clients, err := connectSources(cfg.Sources, logger)
 	if err != nil {
 		return nil, err
+	}
+	a.Workflow, a.jobs, err = openWorkflow(ctx, cfg, clients.klantinteracties, clients.salesforce, a.Log, pseudonyms, logger)
+	if err != nil {
+		return nil, err
+	}
+	var wf gateway.Workflow
+	if a.Workflow != nil {
+		wf = a.Workflow
 	}
 	sessions, ok := al.store.(audit.ContactSessionStore)
 	if !ok {
@@ -144,6 +158,7 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 		Residents:    residents,
 		Policies:     &gateway.PolicyAdmin{Engine: a.Engine, Store: pstore},
 		Sessions:     sessions,
+		Workflow:     wf,
 		SessionIdle:  cfg.ContactSessions.IdleTimeout.Duration,
 		Contexts:     view.ContextsOf(srcs),
 		Pseudonyms:   pseudonyms,
@@ -167,7 +182,8 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 // each configured source wraps its connector; one without a URL is
 // view.Unconfigured, so that a view still names it (unavailable,
 // not_configured where the policy permits it).
-func connectSources(c SourcesConfig, logger *slog.Logger) ([]view.Source, error) {
+func connectSources(c SourcesConfig, logger *slog.Logger) ([]view.Source, writers, error) {
+	var w writers
 	httpCfg := func(d Duration) upstream.Config {
 		return upstream.Config{Timeout: d.Duration, Logger: logger}
 	}
@@ -213,6 +229,7 @@ func connectSources(c SourcesConfig, logger *slog.Logger) ([]view.Source, error)
 			if err != nil {
 				return nil, fmt.Errorf("sources.salesforce: %w", err)
 			}
+			w.salesforce = cl
 			return view.NewSalesforce(cl), nil
 		}},
 		{view.SourceKlantinteracties, c.Klantinteracties.URL, func() (view.Source, error) {
@@ -224,6 +241,7 @@ func connectSources(c SourcesConfig, logger *slog.Logger) ([]view.Source, error)
 			if err != nil {
 				return nil, fmt.Errorf("sources.klantinteracties: %w", err)
 			}
+			w.klantinteracties = cl
 			return view.NewKlantinteracties(cl), nil
 		}},
 	}
@@ -235,11 +253,18 @@ func connectSources(c SourcesConfig, logger *slog.Logger) ([]view.Source, error)
 		}
 		src, err := s.connect()
 		if err != nil {
-			return nil, err
+			return nil, writers{}, err
 		}
 		out = append(out, src)
 	}
-	return out, nil
+	return out, w, nil
+}
+
+// writers are the connectors the workflow writes wrap-ups through (nil
+// when the source is not configured).
+type writers struct {
+	klantinteracties *klantinteracties.Client
+	salesforce       *salesforce.Client
 }
 
 // Start listens on Config.Listen and serves in the background.
@@ -309,6 +334,8 @@ func (a *App) closeStores() error {
 	if a.follower != nil {
 		a.follower.Close()
 	}
+	// Before the log: the jobs record reminders in it.
+	errs = append(errs, stopWorkflow(context.Background(), a.Workflow, a.jobs))
 	if a.Log != nil {
 		errs = append(errs, a.Log.Close())
 	}

@@ -37,6 +37,8 @@ type Config struct {
 	Sources    SourcesConfig              `yaml:"sources"`
 	// ContactSessions are the contacts in progress that justify look-ups.
 	ContactSessions ContactSessionsConfig `yaml:"contact_sessions"`
+	// Callbacks: reminders and escalation of callbacks (River jobs).
+	Callbacks CallbacksConfig `yaml:"callbacks"`
 }
 
 // ContactSessionsConfig: IdleTimeout is how long a contact session may go
@@ -363,6 +365,7 @@ func (c Config) Validate() error {
 	c.validateTLS(bad)
 	c.validateRateLimits(bad)
 	c.validateCORS(bad)
+	c.Callbacks.validate(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

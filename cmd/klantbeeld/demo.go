@@ -14,6 +14,7 @@ import (
 	"github.com/klantbeeld/klantbeeld/audit"
 	"github.com/klantbeeld/klantbeeld/auth"
 	"github.com/klantbeeld/klantbeeld/fixtures"
+	sffake "github.com/klantbeeld/klantbeeld/fixtures/salesforce"
 	"github.com/klantbeeld/klantbeeld/fixtures/sources"
 )
 
@@ -100,8 +101,30 @@ func newDemoSetup(dataDir, listen string, opts sources.Options) (*demoSetup, err
 		},
 		Klantinteracties: KlantinteractiesConfig{URL: set.KlantinteractiesURL(), Token: c.KlantinteractiesKey},
 	}
+	cfg.Callbacks = demoCallbacks()
 	ok = true
 	return &demoSetup{Sources: set, IdP: idp, Residents: residents, Config: cfg}, nil
+}
+
+// demoCallbacks are the demo's callback owners: the three employees, their
+// departments and the departments' queues in the fake Salesforce org, the
+// queues as the backups. Without SMTP the reminders are logged.
+func demoCallbacks() CallbacksConfig {
+	c := CallbacksConfig{Directory: map[string]DirectoryEntry{}, Backup: map[string]string{}}
+	queues := map[string]fixtures.Owner{"burgerzaken": sffake.Queues[0], "sociale-zaken": sffake.Queues[1], "kcc": sffake.Queues[2]}
+	owners := map[string]fixtures.Owner{"sdevries": fixtures.Owners[0], "mjansen": fixtures.Owners[1], "rbakker": fixtures.Owners[2]}
+	for _, u := range demoUsers {
+		o, ok := owners[u.Sub]
+		if !ok {
+			continue
+		}
+		q := queues[u.Department]
+		c.Directory["medewerker:"+u.Sub] = DirectoryEntry{SalesforceOwner: o.ID, Email: u.Sub + "@gemeente.example"}
+		c.Directory["afdeling:"+u.Department] = DirectoryEntry{SalesforceOwner: q.ID, Email: u.Department + "@gemeente.example"}
+		c.Directory["groep:wachtrij-"+u.Department] = DirectoryEntry{SalesforceOwner: q.ID, Email: "coordinator." + u.Department + "@gemeente.example"}
+		c.Backup[u.Department] = "groep:wachtrij-" + u.Department
+	}
+	return c
 }
 
 // demoKeyFile is where the demo identity provider keeps its signing key.

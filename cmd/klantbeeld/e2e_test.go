@@ -29,6 +29,8 @@ type env struct {
 	setup *demoSetup
 	app   *App
 	spec  *openapi.Spec
+	// edit, when set, changes each request before it is sent.
+	edit func(*http.Request)
 }
 
 func newEnv(t *testing.T) *env {
@@ -74,6 +76,9 @@ func (e *env) request(method, path, token, contentType, body string) reply {
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if e.edit != nil {
+		e.edit(req)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(e.t, err)
