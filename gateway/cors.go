@@ -17,7 +17,7 @@ const (
 // Tokens travel in the Authorization header, never in cookies, so
 // credentials are never allowed (no Access-Control-Allow-Credentials).
 const (
-	corsAllowHeaders  = "Authorization, Content-Type, traceparent, tracestate, Fsc-Transaction-Id"
+	corsAllowHeaders  = "Authorization, Content-Type, Idempotency-Key, traceparent, tracestate, Fsc-Transaction-Id"
 	corsExposeHeaders = "API-Version, traceparent, Fsc-Transaction-Id, Retry-After, WWW-Authenticate"
 	corsMaxAge        = "600"
 )
