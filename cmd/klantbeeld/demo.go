@@ -127,6 +127,12 @@ func demoCallbacks() CallbacksConfig {
 	return c
 }
 
+// demoWrapUp is the body of the demo's wrap-up of a KCC call.
+func demoWrapUp(bsn string) string {
+	return `{"bsn":"` + bsn + `","onderwerp":"Paspoort kwijt","inhoud":"Belt over een verloren paspoort; wil weten hoe een nieuwe aanvraag gaat.",` +
+		`"callback":{"gevraagdeHandeling":"Terugbellen over de nieuwe aanvraag","toegewezenAan":{"soort":"afdeling","id":"burgerzaken"}}}`
+}
+
 // demoKeyFile is where the demo identity provider keeps its signing key.
 func demoKeyFile(dataDir string) string { return filepath.Join(dataDir, "demo", "idp-key.pem") }
 
@@ -206,7 +212,14 @@ func printDemo(w io.Writer, baseURL string, setup *demoSetup, dataDir string) er
 		}
 		fmt.Fprintf(w, "curl -s %s/v1/resident-views -H \"Authorization: Bearer $%s\" -H 'Content-Type: application/json' -d '{\"bsn\":\"%s\",\"purpose\":\"%s\"%s}'\n",
 			baseURL, name, u.BSN, u.Purpose, justification)
+		if justification == demoSessionContext {
+			fmt.Fprintf(w, "# then wrap the contact up, with a callback for Burgerzaken: written to Klantinteracties and Salesforce, the session closed\n")
+			fmt.Fprintf(w, "curl -s %s/v1/contact-sessions/$KB_SESSION/wrap-up -H \"Authorization: Bearer $%s\" -H 'Idempotency-Key: demo-1' -H 'Content-Type: application/json' -d '%s'\n",
+				baseURL, name, demoWrapUp(u.BSN))
+		}
 	}
+	fmt.Fprintf(w, "\n# Burgerzaken's open callbacks (with the one just asked of it), most urgent first\n")
+	fmt.Fprintf(w, "curl -s %s/v1/callbacks/_search -d '{\"owner\":\"department\"}' -H 'Content-Type: application/json' -H \"Authorization: Bearer $KB_BURGERZAKEN\"\n", baseURL)
 	org := demoOrganisation
 	tok, err := idp.Token(org, tokenOptions{TTL: time.Hour})
 	if err != nil {

@@ -89,6 +89,18 @@ func TestDemoPrintsRequestsThatWork(t *testing.T) {
 	var opened struct{ ID string }
 	require.NoError(t, json.Unmarshal(body, &opened))
 	out = strings.ReplaceAll(out, `'"$KB_SESSION"'`, opened.ID)
+	wrapUpAndSearch := func() {
+		// After the KCC look-up in it: the wrap-up, then Burgerzaken's callbacks.
+		wrap := regexp.MustCompile(`(?m)^curl -s (\S+)/\$KB_SESSION/wrap-up -H "Authorization: Bearer \$(KB_[A-Z_]+)" -H 'Idempotency-Key: [^']+' -H 'Content-Type: application/json' -d '([^']+)'$`).FindStringSubmatch(out)
+		require.NotNil(t, wrap, "a wrap-up command:\n%s", out)
+		status, body := post(wrap[1]+"/"+opened.ID+"/wrap-up", wrap[2], wrap[3])
+		assert.Equal(t, http.StatusCreated, status, "%s", body)
+		search := regexp.MustCompile(`(?m)^curl -s (\S+/v1/callbacks/_search) -d '([^']+)' -H 'Content-Type: application/json' -H "Authorization: Bearer \$(KB_[A-Z_]+)"$`).FindStringSubmatch(out)
+		require.NotNil(t, search, "a callback search:\n%s", out)
+		status, body = post(search[1], search[3], search[2])
+		assert.Equal(t, http.StatusOK, status, "%s", body)
+		assert.Contains(t, string(body), "Terugbellen over de nieuwe aanvraag", "the demo's callback is in Burgerzaken's list")
+	}
 
 	curls := regexp.MustCompile(`(?m)^curl -s (\S+) -H "Authorization: Bearer \$(KB_[A-Z_]+)" -H 'Content-Type: application/json' -d '([^']+)'$`).FindAllStringSubmatch(out, -1)
 	require.Len(t, curls, 7, "a curl command for burgerzaken, sociale zaken, kcc, auditor, privacy officer, an organisation and a resident:\n%s", out)
@@ -109,6 +121,7 @@ func TestDemoPrintsRequestsThatWork(t *testing.T) {
 			assert.Contains(t, string(body), `"auditSeq"`)
 		}
 	}
+	wrapUpAndSearch()
 	vkey := regexp.MustCompile(`(?m)^klantbeeld/audit\+[0-9a-f]{8}\+\S+$`).FindString(out)
 	assert.NotEmpty(t, vkey, "the demo prints the checkpoints' verifier key:\n%s", out)
 	env, err := os.ReadFile(filepath.Join(dir, "demo", "tokens.env"))
