@@ -39,8 +39,11 @@ type App struct {
 	// Verifier checks the checkpoints' signatures.
 	Verifier note.Verifier
 	Engine   *policies.Engine
+	// Metrics are served as cfg.Metrics says; nil when it says off.
+	Metrics *gateway.Metrics
 
 	follower *policyFollower
+	operator *operatorServer
 	handler  http.Handler
 	server   *http.Server
 	ln       net.Listener
@@ -70,7 +73,12 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 		return nil, err
 	}
 	a.Store, a.Verifier = al.store, al.verifier
-	a.Log = audit.NewLog(al.store, audit.LogOptions{})
+	var logOpts audit.LogOptions
+	if cfg.Metrics.Listen != metricsOff {
+		a.Metrics = gateway.NewMetrics()
+		logOpts.Observe = a.Metrics.AuditBatch
+	}
+	a.Log = audit.NewLog(al.store, logOpts)
 	a.Checkpoints = audit.NewCheckpointer(al.store, al.signer, audit.CheckpointerOptions{
 		Interval: cfg.Audit.CheckpointInterval.Duration, WitnessFile: cfg.Audit.WitnessFile, Logger: logger,
 	})
@@ -119,22 +127,28 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 		}
 		residents = rv
 	}
-	srcs, err := connectSources(cfg.Sources, logger)
+	var observer upstream.Observer
+	if a.Metrics != nil {
+		observer = a.Metrics
+	}
+	srcs, err := connectSources(cfg.Sources, logger, observer)
 	if err != nil {
 		return nil, err
 	}
 	gw, err := gateway.New(gateway.Config{
-		Sources:     srcs,
-		Policy:      a.Engine,
-		Audit:       a.Log,
-		AuditLog:    a.Store,
-		Checkpoints: a.Checkpoints,
-		Residents:   residents,
-		Policies:    &gateway.PolicyAdmin{Engine: a.Engine, Store: pstore},
-		Pseudonyms:  pseudonyms,
-		Auth:        verifier,
-		Spec:        spec,
-		Logger:      logger,
+		Sources:      srcs,
+		Policy:       a.Engine,
+		Audit:        a.Log,
+		AuditLog:     a.Store,
+		Checkpoints:  a.Checkpoints,
+		Residents:    residents,
+		Policies:     &gateway.PolicyAdmin{Engine: a.Engine, Store: pstore},
+		Pseudonyms:   pseudonyms,
+		Auth:         verifier,
+		Spec:         spec,
+		Logger:       logger,
+		Metrics:      a.Metrics,
+		ServeMetrics: cfg.Metrics.Listen == "",
 	})
 	if err != nil {
 		return nil, err
@@ -147,9 +161,11 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 // each configured source wraps its connector; one without a URL is
 // view.Unconfigured, so that a view still names it (unavailable,
 // not_configured where the policy permits it).
-func connectSources(c SourcesConfig, logger *slog.Logger) ([]view.Source, error) {
+//
+// obs, when not nil, watches every source's calls and circuit breaker.
+func connectSources(c SourcesConfig, logger *slog.Logger, obs upstream.Observer) ([]view.Source, error) {
 	httpCfg := func(d Duration) upstream.Config {
-		return upstream.Config{Timeout: d.Duration, Logger: logger}
+		return upstream.Config{Timeout: d.Duration, Logger: logger, Observer: obs}
 	}
 	sources := []struct {
 		name, url string
@@ -217,6 +233,9 @@ func connectSources(c SourcesConfig, logger *slog.Logger) ([]view.Source, error)
 		if err != nil {
 			return nil, err
 		}
+		if obs != nil {
+			obs.Circuit(s.name, false)
+		}
 		out = append(out, src)
 	}
 	return out, nil
@@ -239,6 +258,13 @@ func (a *App) Start() error {
 	}
 	a.served = make(chan error, 1)
 	go func() { a.served <- a.server.Serve(ln) }()
+	if l := a.Config.Metrics.Listen; l != "" && l != metricsOff {
+		op, err := startOperator(l, a.Metrics, a.Config.Metrics.Pprof, a.Logger)
+		if err != nil {
+			return err
+		}
+		a.operator = op
+	}
 	return nil
 }
 
@@ -270,6 +296,9 @@ func (a *App) Close(ctx context.Context) error {
 	var errs []error
 	if a.server != nil {
 		errs = append(errs, a.server.Shutdown(ctx))
+	}
+	if a.operator != nil {
+		errs = append(errs, a.operator.Close(ctx))
 	}
 	errs = append(errs, a.closeStores())
 	return errors.Join(errs...)

@@ -28,6 +28,18 @@ type Config struct {
 	Audit    AuditConfig    `yaml:"audit"`
 	Policies PoliciesConfig `yaml:"policies"`
 	Sources  SourcesConfig  `yaml:"sources"`
+	Metrics  MetricsConfig  `yaml:"metrics"`
+}
+
+// MetricsConfig is where the Prometheus metrics are served. An empty
+// Listen serves GET /metrics on the gateway's own listener without
+// authentication, like /healthz (no label holds personal data); an address
+// (e.g. 127.0.0.1:9090) serves them only there, on an operator listener
+// that is kept off the API's, with Go's profiler under /debug/pprof/ when
+// Pprof is set; "off" serves them nowhere.
+type MetricsConfig struct {
+	Listen string `yaml:"listen"`
+	Pprof  bool   `yaml:"pprof"`
 }
 
 // LogConfig: level debug|info|warn|error, format json|text.
@@ -226,6 +238,12 @@ func applyEnv(cfg *Config, environ []string) error {
 				return fmt.Errorf("%s (%s): %q is not a duration like 2s", key, name, s)
 			}
 			v.Set(reflect.ValueOf(Duration{Duration: d}))
+		case bool:
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				return fmt.Errorf("%s (%s): %q is not true or false", key, name, s)
+			}
+			v.SetBool(b)
 		case int:
 			n, err := strconv.Atoi(s)
 			if err != nil {
@@ -365,6 +383,9 @@ func (c Config) Validate() error {
 	case "full", "quick":
 	default:
 		bad("audit.startup_check", "%q is not full or quick", c.Audit.StartupCheck)
+	}
+	if c.Metrics.Pprof && (c.Metrics.Listen == "" || c.Metrics.Listen == "off") {
+		bad("metrics.pprof", "needs metrics.listen: the profiler is only served on the operator listener")
 	}
 	s := c.Sources
 	if s.BRP.URL != "" {

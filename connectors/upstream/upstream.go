@@ -112,6 +112,47 @@ type Config struct {
 	Transport http.RoundTripper
 	// Logger nil means no logging. Only failures are logged, never a query string.
 	Logger *slog.Logger
+	// Observer is told of every call and breaker change (metrics); nil: nobody.
+	Observer Observer
+}
+
+// Observer watches a Client: Call after every Do, Circuit when the
+// source's breaker changes state. It gets the source's name, never a URL
+// or anything of a request's content. Its methods must be quick and safe
+// for concurrent use: they run on the caller's goroutine.
+type Observer interface {
+	// Call reports one Do: its outcome (Outcome), the status of the last
+	// answer (0 when none came) and how long it took, retries included.
+	Call(source, outcome string, status int, d time.Duration)
+	// Circuit reports the breaker's new state: open when it refuses calls
+	// (open), not when it lets them through (closed, half-open).
+	Circuit(source string, open bool)
+}
+
+// Outcome is the word for the result err of a Do: "ok", "rejected",
+// "unavailable", "timeout", "circuit_open", "bad_response",
+// "foreign_link", "canceled" or "error".
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, ErrCircuitOpen):
+		return "circuit_open"
+	case errors.Is(err, ErrBadResponse):
+		return "bad_response"
+	case errors.Is(err, ErrForeignLink):
+		return "foreign_link"
+	case errors.Is(err, ErrRejected):
+		return "rejected"
+	case errors.Is(err, ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	default:
+		return "error"
+	}
 }
 
 // Client is safe for concurrent use.
@@ -189,9 +230,14 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	failures := c.cfg.BreakerFailures
+	var onState func(string, gobreaker.State, gobreaker.State)
+	if obs := cfg.Observer; obs != nil {
+		onState = func(name string, _, to gobreaker.State) { obs.Circuit(name, to == gobreaker.StateOpen) }
+	}
 	c.breaker = gobreaker.NewCircuitBreaker[*Response](gobreaker.Settings{
-		Name:    cfg.Name,
-		Timeout: c.cfg.BreakerCooldown,
+		Name:          cfg.Name,
+		Timeout:       c.cfg.BreakerCooldown,
+		OnStateChange: onState,
 		ReadyToTrip: func(counts gobreaker.Counts) bool {
 			return counts.ConsecutiveFailures >= failures
 		},
@@ -290,7 +336,19 @@ type Request struct {
 // read in full; anything else is a *StatusError or one of the package's
 // errors. When the deadline cuts a retry short the error names the last
 // upstream status.
-func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
+func (c *Client) Do(ctx context.Context, req Request) (resp *Response, err error) {
+	if obs := c.cfg.Observer; obs != nil {
+		start := time.Now()
+		defer func() {
+			status := 0
+			if resp != nil {
+				status = resp.Status
+			} else if se, ok := errors.AsType[*StatusError](err); ok {
+				status = se.Status
+			}
+			obs.Call(c.cfg.Name, Outcome(err), status, time.Since(start))
+		}()
+	}
 	target, err := c.Follow(req.URL)
 	if err != nil {
 		return nil, err
@@ -304,7 +362,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		ctx, cancel = c.Bound(ctx)
 		defer cancel()
 	}
-	resp, err := c.breaker.Execute(func() (*Response, error) {
+	resp, err = c.breaker.Execute(func() (*Response, error) {
 		return c.do(ctx, req, target, path)
 	})
 	if err != nil {
