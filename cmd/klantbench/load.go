@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// step is what one rate of one setup measured.
+type step struct {
+	Setup string // "baseline", "postgres", "sqlite"
+	Rate  int    // offered views per second
+	// Sent and OK count the views asked and those answered 200 with
+	// every source ok (a degraded view, with a source unavailable or
+	// partial, counts as an error).
+	Sent, OK int
+	// ViewsPerSecond is OK per second of the step, until the last answer.
+	ViewsPerSecond     float64
+	P50, P90, P99, Max time.Duration
+	ErrorRate          float64
+	CPU                float64 // cores the process used on average
+	PeakRSS            int64   // bytes
+	Codes              map[string]int
+	FirstError         string
+}
+
+// degraded marks a view in which a source did not answer in full.
+var degraded = [][]byte{[]byte(`"status":"unavailable"`), []byte(`"status":"partial"`)}
+
+// attack drives p open-loop at rate views per second for d: every view
+// is sent on its schedule whether or not earlier ones were answered.
+func attack(ctx context.Context, p *process, w *world, setup string, rate int, d time.Duration, profileDir string) (step, error) {
+	body := fmt.Appendf(nil, `{"bsn":%q,"purpose":%q}`, benchBSN, benchPurpose)
+	target := vegeta.Target{
+		Method: http.MethodPost, URL: p.url + "/v1/resident-views", Body: body,
+		Header: http.Header{"Authorization": {"Bearer " + w.token}, "Content-Type": {"application/json"}},
+	}
+	atk := vegeta.NewAttacker(vegeta.Timeout(10*time.Second), vegeta.KeepAlive(true), vegeta.Connections(2000))
+	cpu0, err := p.cpu()
+	if err != nil {
+		return step{}, err
+	}
+	if err := p.resetPeak(); err != nil {
+		return step{}, err
+	}
+	var profiles sync.WaitGroup
+	var mu sync.Mutex
+	var profileErr error
+	if profileDir != "" && p.operator != "" && d > 2*time.Second {
+		secs := int((d - time.Second) / time.Second)
+		for _, kind := range []string{"profile", "allocs"} {
+			profiles.Go(func() {
+				file := filepath.Join(profileDir, fmt.Sprintf("%s-%s-%d.pprof", map[string]string{"profile": "cpu", "allocs": "allocs"}[kind], setup, rate))
+				if err := fetchTo(ctx, fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", p.operator, kind, secs), file); err != nil {
+					mu.Lock()
+					profileErr = err
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	start := time.Now()
+	var m vegeta.Metrics
+	s := step{Setup: setup, Rate: rate}
+	results := atk.Attack(vegeta.NewStaticTargeter(target), vegeta.Rate{Freq: rate, Per: time.Second}, d, setup)
+	for r := range results {
+		m.Add(r)
+		s.Sent++
+		ok := r.Code == http.StatusOK && r.Error == ""
+		if ok {
+			for _, d := range degraded {
+				if bytes.Contains(r.Body, d) {
+					ok = false
+				}
+			}
+		}
+		if ok {
+			s.OK++
+		} else if s.FirstError == "" {
+			s.FirstError = fmt.Sprintf("status %d %s %.200s", r.Code, r.Error, r.Body)
+		}
+	}
+	took := time.Since(start)
+	m.Close()
+	profiles.Wait()
+	cpu1, err := p.cpu()
+	if err != nil {
+		return step{}, err
+	}
+	if s.PeakRSS, err = p.peakRSS(); err != nil {
+		return step{}, err
+	}
+	s.CPU = (cpu1 - cpu0).Seconds() / took.Seconds()
+	s.P50, s.P90, s.P99, s.Max = m.Latencies.P50, m.Latencies.P90, m.Latencies.P99, m.Latencies.Max
+	s.Codes = m.StatusCodes
+	if s.Sent > 0 {
+		s.ErrorRate = float64(s.Sent-s.OK) / float64(s.Sent)
+	}
+	if span := m.Duration + m.Wait; span > 0 {
+		s.ViewsPerSecond = float64(s.OK) / span.Seconds()
+	}
+	return s, profileErr
+}
+
+// warm sends a few views, slowly, so that what is fetched once (the
+// Salesforce session, Catalogi look-ups, connections) is in place.
+func warm(ctx context.Context, p *process, w *world, d time.Duration) error {
+	s, err := attack(ctx, p, w, "warm-up", 20, d, "")
+	if err != nil {
+		return err
+	}
+	if s.OK == 0 {
+		return fmt.Errorf("%s: no view succeeded during the warm-up: %s", p.name, s.FirstError)
+	}
+	return nil
+}
+
+func fetchTo(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d", url, resp.StatusCode)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
