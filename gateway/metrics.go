@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,14 @@ type Metrics struct {
 	circuits  *prometheus.GaugeVec
 	batches   prometheus.Histogram
 	commits   *prometheus.HistogramVec
+	// calls keeps the source histogram of each label set (callKey), so
+	// that a call is not the hashing of three labels under a lock.
+	calls sync.Map
+}
+
+type callKey struct {
+	source, outcome string
+	status          int
 }
 
 // latencyBuckets (seconds) are fine around the tens of milliseconds a
@@ -85,7 +94,12 @@ func (m *Metrics) Call(source, outcome string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.sources.WithLabelValues(source, outcome, strconv.Itoa(status)).Observe(d.Seconds())
+	k := callKey{source, outcome, status}
+	o, ok := m.calls.Load(k)
+	if !ok {
+		o, _ = m.calls.LoadOrStore(k, m.sources.WithLabelValues(source, outcome, strconv.Itoa(status)))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
 }
 
 // Circuit records a source's breaker state (upstream.Observer); cmd

@@ -85,7 +85,10 @@ func attack(ctx context.Context, p *process, w *world, setup string, rate int, d
 		if ok {
 			s.OK++
 		} else if s.FirstError == "" {
-			s.FirstError = fmt.Sprintf("status %d %s %.200s", r.Code, r.Error, r.Body)
+			s.FirstError = fmt.Sprintf("status %d %s", r.Code, r.Error)
+			if i := bytes.Index(r.Body, []byte(`"sources":`)); i >= 0 {
+				s.FirstError += fmt.Sprintf(" %.300s", r.Body[i:])
+			}
 		}
 	}
 	took := time.Since(start)

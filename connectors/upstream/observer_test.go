@@ -2,7 +2,10 @@ package upstream_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,4 +72,38 @@ func TestOutcome_WordsMatchTheClassification(t *testing.T) {
 		assert.Equal(t, upstream.Reason(err), upstream.Outcome(err), "%v", err)
 	}
 	assert.Equal(t, "ok", upstream.Outcome(nil))
+}
+
+func TestDo_BodiesAreTheirOwnWithOrWithoutContentLength(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", 10000)
+	s := startSource(t, func(w http.ResponseWriter, r *http.Request) {
+		body := r.URL.Query().Get("say") + big
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		}
+		_, _ = io.WriteString(w, body)
+	})
+	c := newClient(t, fast(s.base))
+	var kept [][]byte
+	for _, q := range []string{"?say=a", "?say=b&chunked=1", "?say=c&chunked=1", "?say=d"} {
+		resp, err := c.Do(context.Background(), get(s.base+"/x"+q))
+		require.NoError(t, err)
+		kept = append(kept, resp.Body)
+	}
+	for i, want := range []string{"a", "b", "c", "d"} {
+		assert.Equal(t, want+big, string(kept[i]), "answer %d kept intact after later ones", i)
+	}
+}
+
+func TestDo_AnswerShorterThanItsContentLengthIsUnavailable(t *testing.T) {
+	t.Parallel()
+	s := startSource(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		_, _ = io.WriteString(w, `{"half":`)
+		panic(http.ErrAbortHandler)
+	})
+	c := newClient(t, fast(s.base))
+	_, err := c.Do(context.Background(), upstream.Request{Method: http.MethodGet, URL: s.base + "/x"})
+	require.ErrorIs(t, err, upstream.ErrUnavailable)
 }

@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -289,27 +290,36 @@ func (c *Client) Bound(ctx context.Context) (context.Context, context.CancelFunc
 // points under one of the source's base URLs and returns it absolute. Its
 // errors name the link without query and with BSNs masked.
 func (c *Client) Follow(link string) (string, error) {
+	u, err := c.follow(link)
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
+}
+
+// follow is Follow's check, returning the link parsed.
+func (c *Client) follow(link string) (*url.URL, error) {
 	u, err := url.Parse(link)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w: unparsable link", c.cfg.Name, ErrForeignLink)
+		return nil, fmt.Errorf("%s: %w: unparsable link", c.cfg.Name, ErrForeignLink)
 	}
 	if !u.IsAbs() {
 		if u.Host != "" || !strings.HasPrefix(u.Path, "/") {
-			return "", fmt.Errorf("%s: %w: relative link %q", c.cfg.Name, ErrForeignLink, bsn.Redact(u.Path))
+			return nil, fmt.Errorf("%s: %w: relative link %q", c.cfg.Name, ErrForeignLink, bsn.Redact(u.Path))
 		}
 		u = c.bases[0].ResolveReference(u)
 	}
 	// An encoded slash could make one path look like another to the source.
 	if u.User != nil || u.Fragment != "" || hasDotSegment(u.Path) || strings.Contains(strings.ToLower(u.RawPath), "%2f") {
-		return "", fmt.Errorf("%s: %w", c.cfg.Name, ErrForeignLink)
+		return nil, fmt.Errorf("%s: %w", c.cfg.Name, ErrForeignLink)
 	}
 	for _, b := range c.bases {
 		if u.Scheme == b.Scheme && strings.EqualFold(u.Host, b.Host) &&
 			(u.Path == b.Path || strings.HasPrefix(u.Path, b.Path+"/")) {
-			return u.String(), nil
+			return u, nil
 		}
 	}
-	return "", fmt.Errorf("%s: %w: %s://%s%s", c.cfg.Name, ErrForeignLink, u.Scheme, u.Host, bsn.Redact(u.Path))
+	return nil, fmt.Errorf("%s: %w: %s://%s%s", c.cfg.Name, ErrForeignLink, u.Scheme, u.Host, bsn.Redact(u.Path))
 }
 
 func hasDotSegment(p string) bool {
@@ -349,11 +359,11 @@ func (c *Client) Do(ctx context.Context, req Request) (resp *Response, err error
 			obs.Call(c.cfg.Name, Outcome(err), status, time.Since(start))
 		}()
 	}
-	target, err := c.Follow(req.URL)
+	u, err := c.follow(req.URL)
 	if err != nil {
 		return nil, err
 	}
-	u, _ := url.Parse(target)
+	target := u.String()
 	// The path goes into every error and log line of this request.
 	path := bsn.Redact(u.Path)
 	if _, ok := ctx.Deadline(); !ok {
@@ -438,7 +448,7 @@ func (c *Client) do(ctx context.Context, req Request, target, path string) (*Res
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody+1))
 		return nil, &StatusError{Source: c.cfg.Name, Method: req.Method, Path: path, Status: resp.StatusCode, Header: resp.Header, Body: keptBody(b)}
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
+	b, err := readBody(resp, c.cfg.MaxResponseBytes)
 	if err != nil {
 		return nil, c.transportError(ctx, req.Method, path, err, st)
 	}
@@ -447,6 +457,41 @@ func (c *Client) do(ctx context.Context, req Request, target, path string) (*Res
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
+
+// readBody reads resp's body, at most limit+1 bytes (one more says it was
+// larger), into a slice of its own: of the announced Content-Length when
+// there is one, else through a pooled buffer that is copied out once, so
+// that an answer does not leave the garbage of a doubling buffer behind.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= limit {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return b, nil
+	}
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		// A buffer grown by a rare huge answer is left to the collector.
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			bodyBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1)); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(buf.Bytes()), nil
+}
+
+// maxPooledBody is the largest buffer kept for the next answer.
+const maxPooledBody = 1 << 20
+
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // keptBody is what a StatusError keeps of an error answer b, read up to one
 // byte past MaxErrorBody: at most MaxErrorBody bytes, every BSN masked.
@@ -546,17 +591,12 @@ func (c *Client) JSON(ctx context.Context, req Request, out any) (*Response, err
 	return resp, nil
 }
 
-// DecodeJSON decodes exactly one JSON value from b into out.
+// DecodeJSON decodes exactly one JSON value from b into out: anything but
+// white space after it (a second value, a stray "}") is an error.
+// json.Unmarshal checks the whole input before it decodes, and decodes b
+// in place, without copying it into a decoder's buffer first.
 func DecodeJSON(b []byte, out any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(out); err != nil {
-		return err
-	}
-	// More() says false before a stray "}" or "]": ask for the next token.
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after JSON value")
-	}
-	return nil
+	return json.Unmarshal(b, out)
 }
 
 type traceKey struct{}
