@@ -30,6 +30,9 @@ type step struct {
 	PeakRSS            int64   // bytes
 	Codes              map[string]int
 	FirstError         string
+	// Gateway is what the gateway's metrics counted during the step (zero
+	// for the baseline).
+	Gateway gatewayCounts
 }
 
 // degraded marks a view in which a source did not answer in full.
@@ -50,6 +53,12 @@ func attack(ctx context.Context, p *process, w *world, setup string, rate int, d
 	}
 	if err := p.resetPeak(); err != nil {
 		return step{}, err
+	}
+	var counts0 gatewayCounts
+	if p.operator != "" {
+		if counts0, err = scrape(ctx, p.operator); err != nil {
+			return step{}, err
+		}
 	}
 	var profiles sync.WaitGroup
 	var mu sync.Mutex
@@ -102,6 +111,13 @@ func attack(ctx context.Context, p *process, w *world, setup string, rate int, d
 		return step{}, err
 	}
 	s.CPU = (cpu1 - cpu0).Seconds() / took.Seconds()
+	if p.operator != "" {
+		counts1, err := scrape(ctx, p.operator)
+		if err != nil {
+			return step{}, err
+		}
+		s.Gateway = counts1.minus(counts0)
+	}
 	s.P50, s.P90, s.P99, s.Max = m.Latencies.P50, m.Latencies.P90, m.Latencies.P99, m.Latencies.Max
 	s.Codes = m.StatusCodes
 	if s.Sent > 0 {

@@ -245,6 +245,24 @@ func (r *report) markdown() string {
 		}
 	}
 	p("\n")
+	p("What the gateway's own metrics (`GET /metrics`) counted in each step: the audit log's group commit and the policy decisions (two per view when the BRP reports facts about the resident, else one; cached).\n\n")
+	p("| rate | setup | audit transactions/s | events per transaction | commit (mean) | decisions/s | decision (mean) |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, rate := range rates {
+		for _, setup := range o.stores {
+			s, ok := r.find(setup, rate)
+			if !ok || s.Gateway.batches == 0 {
+				continue
+			}
+			g := s.Gateway
+			secs := r.opts.duration.Seconds()
+			decision := "–"
+			if g.decisions > 0 {
+				decision = fmt.Sprintf("%.1f µs", 1e6*g.decisionsS/g.decisions)
+			}
+			p("| %d | %s | %.1f | %.2f | %.2f ms | %.1f | %s |\n", rate, setup, g.batches/secs, g.events/g.batches, 1e3*g.commitSeconds/g.batches, g.decisions/secs, decision)
+		}
+	}
+	p("\n")
 	r.targets(p)
 	for _, n := range r.notes {
 		p("- %s\n", n)
