@@ -46,7 +46,7 @@ func attack(ctx context.Context, p *process, w *world, setup string, rate int, d
 		Method: http.MethodPost, URL: p.url + "/v1/resident-views", Body: body,
 		Header: http.Header{"Authorization": {"Bearer " + w.token}, "Content-Type": {"application/json"}},
 	}
-	atk := vegeta.NewAttacker(vegeta.Timeout(10*time.Second), vegeta.KeepAlive(true), vegeta.Connections(2000))
+	atk := vegeta.NewAttacker(vegeta.Timeout(5*time.Second), vegeta.KeepAlive(true), vegeta.Connections(2000))
 	cpu0, err := p.cpu()
 	if err != nil {
 		return step{}, err
@@ -127,6 +127,36 @@ func attack(ctx context.Context, p *process, w *world, setup string, rate int, d
 		s.ViewsPerSecond = float64(s.OK) / span.Seconds()
 	}
 	return s, profileErr
+}
+
+// settle waits, after a step, until p and the fakes (this process) are
+// idle (under a tenth of a core each for half a second) or 15 s have
+// passed, so that work an overloaded step left behind does not count
+// against the next.
+func settle(p *process) {
+	const every = 500 * time.Millisecond
+	pids := []int{p.cmd.Process.Pid, os.Getpid()}
+	prev := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		prev[i], _ = procCPU(pid)
+	}
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(every)
+		idle := true
+		for i, pid := range pids {
+			cur, err := procCPU(pid)
+			if err != nil {
+				return
+			}
+			if cur-prev[i] >= every/10 {
+				idle = false
+			}
+			prev[i] = cur
+		}
+		if idle {
+			return
+		}
+	}
 }
 
 // warm sends a few views, slowly, so that what is fetched once (the

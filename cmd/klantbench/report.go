@@ -209,8 +209,8 @@ func (r *report) markdown() string {
 	p("## Load run\n\n")
 	p("The four fake sources (BRP, Zaken with Catalogi, Salesforce, Klantinteracties) on loopback, each answering every request after **%s**. "+
 		"Every view: a KCC employee's token (RS256), purpose `%s`, a resident %s. "+
-		"Open-loop at a fixed rate (vegeta): each rate for %s after a %s warm-up; a view counts as an error unless it is answered 200 with every source ok. "+
-		"Latency is the client's, from sending to the last byte.\n\n", o.delay, benchPurpose, "with records in all four sources", o.duration, o.warmup)
+		"Open-loop at a fixed rate (vegeta): each rate for %s after a %s warm-up, then a pause until the process and the fakes are idle again (at most 15 s); "+
+		"a view counts as an error unless it is answered 200, within 5 s, with every source ok. Latency is the client's, from sending to the last byte.\n\n", o.delay, benchPurpose, "with records in all four sources", o.duration, o.warmup)
 	p("- **gateway**: the `klantbeeld serve` binary with a generated configuration (metrics and pprof on their own listener, JSON access log to a file), audit log on PostgreSQL (a fresh schema) or SQLite (a fresh file), checked and durably committed (group commit) before each answer.\n")
 	p("- **baseline**: a process of the bench tool making the same source calls (the same connectors and view fetchers, the decision made once at start) and answering with the composed view: no token check, request validation, policy evaluation, audit write or access log.\n")
 	p("- CPU is the process's user+system time over the step's wall time (1.00 = one core of %d); peak RSS is the process's high-water mark during the step (`VmHWM`, reset before it). "+

@@ -286,8 +286,11 @@ func (p *process) stop() {
 const clockTicks = 100
 
 // cpu is the CPU time (user and system) the process has used.
-func (p *process) cpu() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+func (p *process) cpu() (time.Duration, error) { return procCPU(p.cmd.Process.Pid) }
+
+// procCPU is the CPU time (user and system) process pid has used.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
