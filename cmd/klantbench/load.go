@@ -27,6 +27,7 @@ type step struct {
 	P50, P90, P99, Max time.Duration
 	ErrorRate          float64
 	CPU                float64 // cores the process used on average
+	BenchCPU           float64 // cores the fakes and the load generator used
 	PeakRSS            int64   // bytes
 	Codes              map[string]int
 	FirstError         string
@@ -48,6 +49,10 @@ func attack(ctx context.Context, p *process, w *world, setup string, rate int, d
 	}
 	atk := vegeta.NewAttacker(vegeta.Timeout(5*time.Second), vegeta.KeepAlive(true), vegeta.Connections(2000))
 	cpu0, err := p.cpu()
+	if err != nil {
+		return step{}, err
+	}
+	self0, err := procCPU(os.Getpid())
 	if err != nil {
 		return step{}, err
 	}
@@ -111,6 +116,9 @@ func attack(ctx context.Context, p *process, w *world, setup string, rate int, d
 		return step{}, err
 	}
 	s.CPU = (cpu1 - cpu0).Seconds() / took.Seconds()
+	if self1, err := procCPU(os.Getpid()); err == nil {
+		s.BenchCPU = (self1 - self0).Seconds() / took.Seconds()
+	}
 	if p.operator != "" {
 		counts1, err := scrape(ctx, p.operator)
 		if err != nil {
