@@ -25,7 +25,6 @@ type step struct {
 	// ViewsPerSecond is OK per second of the step, until the last answer.
 	ViewsPerSecond     float64
 	P50, P90, P99, Max time.Duration
-	ErrorRate          float64
 	CPU                float64 // cores the process used on average
 	BenchCPU           float64 // cores the fakes and the load generator used
 	PeakRSS            int64   // bytes
@@ -34,6 +33,14 @@ type step struct {
 	// Gateway is what the gateway's metrics counted during the step (zero
 	// for the baseline).
 	Gateway gatewayCounts
+}
+
+// errorRate is the share of the views sent that were not answered in full.
+func (s step) errorRate() float64 {
+	if s.Sent == 0 {
+		return 0
+	}
+	return float64(s.Sent-s.OK) / float64(s.Sent)
 }
 
 // degraded marks a view in which a source did not answer in full.
@@ -128,9 +135,6 @@ func attack(ctx context.Context, p *process, w *world, setup string, rate int, d
 	}
 	s.P50, s.P90, s.P99, s.Max = m.Latencies.P50, m.Latencies.P90, m.Latencies.P99, m.Latencies.Max
 	s.Codes = m.StatusCodes
-	if s.Sent > 0 {
-		s.ErrorRate = float64(s.Sent-s.OK) / float64(s.Sent)
-	}
 	if span := m.Duration + m.Wait; span > 0 {
 		s.ViewsPerSecond = float64(s.OK) / span.Seconds()
 	}

@@ -238,7 +238,7 @@ func runSetup(ctx context.Context, rep *report, w *world, dir, self, setup strin
 		}
 		settle(p)
 		fmt.Fprintf(stderr, "klantbench: %-8s %5d/s: %7.1f views/s  p50 %6.1f ms  p99 %7.1f ms  errors %.2f%%  CPU %.2f  RSS %d MB\n",
-			setup, rate, s.ViewsPerSecond, ms(s.P50), ms(s.P99), 100*s.ErrorRate, s.CPU, s.PeakRSS>>20)
+			setup, rate, s.ViewsPerSecond, ms(s.P50), ms(s.P99), 100*s.errorRate(), s.CPU, s.PeakRSS>>20)
 		if s.FirstError != "" {
 			fmt.Fprintf(stderr, "klantbench:          first error: %s\n", s.FirstError)
 		}

@@ -154,7 +154,7 @@ func (r *report) sustained(setup string) (step, bool) {
 		if s.Setup != setup {
 			continue
 		}
-		if s.ErrorRate < targetErrors && s.ViewsPerSecond >= 0.98*float64(s.Rate) && s.P99 <= bound && s.Rate > best.Rate {
+		if s.errorRate() < targetErrors && s.ViewsPerSecond >= 0.98*float64(s.Rate) && s.P99 <= bound && s.Rate > best.Rate {
 			best, found = s, true
 		}
 	}
@@ -239,30 +239,34 @@ func (r *report) markdown() string {
 				rel(ms(s.P99), ms(base.P99), fmtMS(s.P99)),
 				rel(ms(s.Max), ms(base.Max), fmtMS(s.Max)),
 				r.ratio(s.P50), r.ratio(s.P99),
-				fmt.Sprintf("%.2f%% (%d of %d)", 100*s.ErrorRate, s.Sent-s.OK, s.Sent),
+				fmt.Sprintf("%.2f%% (%d of %d)", 100*s.errorRate(), s.Sent-s.OK, s.Sent),
 				rel(s.CPU, base.CPU, fmt.Sprintf("%.2f", s.CPU)),
 				rel(float64(s.PeakRSS), float64(base.PeakRSS), fmt.Sprintf("%d MB", s.PeakRSS>>20)), s.BenchCPU)
 		}
 	}
 	p("\n")
-	p("What the gateway's own metrics (`GET /metrics`) counted in each step: the audit log's group commit and the policy decisions (two per view when the BRP reports facts about the resident, else one; cached).\n\n")
-	p("| rate | setup | audit transactions/s | events per transaction | commit (mean) | decisions/s | decision (mean) |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
+	var counted []step
 	for _, rate := range rates {
 		for _, setup := range o.stores {
-			s, ok := r.find(setup, rate)
-			if !ok || s.Gateway.batches == 0 {
-				continue
+			if s, ok := r.find(setup, rate); ok && s.Gateway.batches > 0 {
+				counted = append(counted, s)
 			}
+		}
+	}
+	if len(counted) > 0 {
+		p("What the gateway's own metrics (`GET /metrics`) counted in each step: the audit log's group commit and the policy decisions (two per view when the BRP reports facts about the resident, else one; cached).\n\n")
+		p("| rate | setup | audit transactions/s | events per transaction | commit (mean) | decisions/s | decision (mean) |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, s := range counted {
 			g := s.Gateway
 			secs := r.opts.duration.Seconds()
 			decision := "–"
 			if g.decisions > 0 {
 				decision = fmt.Sprintf("%.1f µs", 1e6*g.decisionsS/g.decisions)
 			}
-			p("| %d | %s | %.1f | %.2f | %.2f ms | %.1f | %s |\n", rate, setup, g.batches/secs, g.events/g.batches, 1e3*g.commitSeconds/g.batches, g.decisions/secs, decision)
+			p("| %d | %s | %.1f | %.2f | %.2f ms | %.1f | %s |\n", s.Rate, s.Setup, g.batches/secs, g.events/g.batches, 1e3*g.commitSeconds/g.batches, g.decisions/secs, decision)
 		}
+		p("\n")
 	}
-	p("\n")
 	r.targets(p)
 	for _, n := range r.notes {
 		p("- %s\n", n)
@@ -332,8 +336,8 @@ func (r *report) targets(p func(string, ...any)) {
 		if s.Setup == "baseline" {
 			continue
 		}
-		if s.ErrorRate > worstErr {
-			worstErr, worstAt = s.ErrorRate, fmt.Sprintf(" (%s at %d views/s)", s.Setup, s.Rate)
+		if s.errorRate() > worstErr {
+			worstErr, worstAt = s.errorRate(), fmt.Sprintf(" (%s at %d views/s)", s.Setup, s.Rate)
 		}
 		peak = max(peak, s.PeakRSS)
 	}
