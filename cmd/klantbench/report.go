@@ -311,8 +311,17 @@ func (r *report) targets(p func(string, ...any)) {
 	}
 	if s, ok := r.find(main, targetRate); ok {
 		p50, p99 := r.ratio(s.P50), r.ratio(s.P99)
-		p("- p50 at %d views/s, audit on %s, at most %.2f× the delay: %.2f× (%s) — %s\n", targetRate, main, targetP50, p50, fmtMS(s.P50), verdict(p50 <= targetP50))
-		p("- p99 at %d views/s, audit on %s, at most %.2f× the delay: %.2f× (%s) — %s\n", targetRate, main, targetP99, p99, fmtMS(s.P99), verdict(p99 <= targetP99))
+		// What the same source calls take without the gateway tells the
+		// sources' share of a miss from the gateway's.
+		share := func(q func(step) time.Duration) string {
+			b, ok := r.find("baseline", targetRate)
+			if !ok || q(b) == 0 {
+				return ""
+			}
+			return fmt.Sprintf("; the baseline, making the same source calls: %.2f×, the gateway on top of it: %.2f×", r.ratio(q(b)), float64(q(s))/float64(q(b)))
+		}
+		p("- p50 at %d views/s, audit on %s, at most %.2f× the delay: %.2f× (%s%s) — %s\n", targetRate, main, targetP50, p50, fmtMS(s.P50), share(func(s step) time.Duration { return s.P50 }), verdict(p50 <= targetP50))
+		p("- p99 at %d views/s, audit on %s, at most %.2f× the delay: %.2f× (%s%s) — %s\n", targetRate, main, targetP99, p99, fmtMS(s.P99), share(func(s step) time.Duration { return s.P99 }), verdict(p99 <= targetP99))
 	} else {
 		p("- latency at %d views/s: not measured in this run (rates %v)\n", targetRate, r.opts.rates)
 	}
