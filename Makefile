@@ -29,8 +29,27 @@ policy-test: ## the policy bundle's Rego tests (with the pinned opa command) and
 # the local server when one answers.
 PGBENCH_URL = $(or $(KLANTBEELD_TEST_POSTGRES_URL),$(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'))
 
-bench: ## benchmarks: policy decisions, durable audit appends (SQLite and PostgreSQL, group commit against one transaction per event), verification, the whole view
-	KLANTBEELD_TEST_POSTGRES_URL='$(PGBENCH_URL)' $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+# The load run's knobs (cmd/klantbench -h): a quick run is
+# `make bench BENCH_DURATION=3s BENCH_RATES=100,250`.
+BENCH_RATES    ?= 100,250,500,1000
+BENCH_DURATION ?= 20s
+BENCH_DELAY    ?= 20ms
+BENCH_STORES   ?= postgres,sqlite
+BENCH_PROFILE  ?=
+BENCH_DIR      ?= bin/bench
+# The packages with Go benchmarks: token validation, policy decisions,
+# audit appends and verification on both stores, the whole view.
+BENCH_PKGS     ?= ./auth/ ./policies/ ./audit/sqlite/ ./audit/postgres/ ./gateway/
+
+bench: ## Go benchmarks, then the load run (fake sources with a fixed delay; the gateway on PostgreSQL and SQLite and a baseline proxy, open-loop at fixed rates); writes BENCHMARKS.md
+	@mkdir -p $(BENCH_DIR)
+	@{ KLANTBEELD_TEST_POSTGRES_URL='$(PGBENCH_URL)' $(GO) test -run '^$$' -bench . -benchmem -count=1 $(BENCH_PKGS); echo $$? > $(BENCH_DIR)/go.rc; } | tee $(BENCH_DIR)/go.txt
+	@exit $$(cat $(BENCH_DIR)/go.rc)
+	$(GO) build -o $(BENCH_DIR)/klantbeeld ./cmd/klantbeeld
+	$(GO) build -o $(BENCH_DIR)/klantbench ./cmd/klantbench
+	KLANTBEELD_TEST_POSTGRES_URL='$(PGBENCH_URL)' $(BENCH_DIR)/klantbench -klantbeeld $(BENCH_DIR)/klantbeeld \
+		-rates '$(BENCH_RATES)' -duration '$(BENCH_DURATION)' -delay '$(BENCH_DELAY)' -stores '$(BENCH_STORES)' \
+		-profile '$(BENCH_PROFILE)' -gobench $(BENCH_DIR)/go.txt -markdown BENCHMARKS.md
 
 lint: $(SPECTRAL) ## go vet, gofmt, golangci-lint (staticcheck, depguard: who may import what), and the API document against the NL API Design Rules
 	$(GO) vet ./...

@@ -16,6 +16,10 @@ type LogOptions struct {
 	// WriteTimeout bounds one batch write; 0: 5 s. The write does not use
 	// the caller's context, so a client that hangs up cannot cancel it.
 	WriteTimeout time.Duration
+	// Observe, when set, is told of every batch written: how many events
+	// it carried, how long the store took to commit it and its error
+	// (metrics). It runs on the writer goroutine: it must be quick.
+	Observe func(events int, commit time.Duration, err error)
 }
 
 // Log appends events through one writer goroutine that batches the events
@@ -137,7 +141,9 @@ func (l *Log) write(batch []*pending) {
 		events[i] = p.event
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.WriteTimeout)
+	start := time.Now()
 	seqs, err := l.store.Append(ctx, events)
+	took := time.Since(start)
 	cancel()
 	if err == nil && len(seqs) != len(batch) {
 		err = fmt.Errorf("%w: store returned %d sequence numbers for %d events", ErrUnavailable, len(seqs), len(batch))
@@ -152,5 +158,9 @@ func (l *Log) write(batch []*pending) {
 			p.seq = seqs[i]
 		}
 		close(p.done)
+	}
+	// After the waiters are released: they need not wait for it.
+	if l.opts.Observe != nil {
+		l.opts.Observe(len(batch), took, err)
 	}
 }

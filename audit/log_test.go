@@ -186,3 +186,39 @@ func TestLoadKeyCreatesOnceAndKeeps(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, k1, k2)
 }
+
+func TestLogObserveIsToldOfEveryBatchAfterItsWaiters(t *testing.T) {
+	store := &audittest.Memory{}
+	store.Delay(5 * time.Millisecond)
+	var mu sync.Mutex
+	var events int
+	var batches []error
+	var commit time.Duration
+	l := audit.NewLog(store, audit.LogOptions{Observe: func(n int, d time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		events += n
+		commit += d
+		batches = append(batches, err)
+	}})
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := l.Append(context.Background(), audittest.Sample(i))
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	store.Fail(errors.New("disk full"))
+	_, err := l.Append(context.Background(), audittest.Sample(n))
+	require.ErrorIs(t, err, audit.ErrUnavailable)
+	require.NoError(t, l.Close())
+
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, n+1, events, "every event in one observed batch")
+	assert.Len(t, batches, store.Appends()+1, "one observation per transaction, the failed one too")
+	assert.ErrorIs(t, batches[len(batches)-1], audit.ErrUnavailable)
+	assert.GreaterOrEqual(t, commit, time.Duration(store.Appends())*5*time.Millisecond, "the commit time is the store's")
+}

@@ -104,6 +104,12 @@ type Config struct {
 	// /v1/policies endpoints); its Engine should be Policy too, or what it
 	// activates decides nothing. nil: those endpoints are not served.
 	Policies *PolicyAdmin
+	// Metrics records requests and decisions; nil: nothing is recorded.
+	Metrics *Metrics
+	// ServeMetrics serves Metrics as GET /metrics beside the API, without
+	// authentication, like /healthz (the metrics hold no personal data).
+	// false: cmd serves them on an operator listener of their own, or not at all.
+	ServeMetrics bool
 }
 
 // Gateway serves the API.
@@ -174,6 +180,9 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("/v1/openapi.yaml", methodNotAllowed(http.MethodGet))
 	mux.Handle("GET /healthz", g.handle(g.healthz))
 	mux.Handle("GET /readyz", g.handle(g.readyz))
+	if g.cfg.ServeMetrics && g.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", g.cfg.Metrics.Handler())
+	}
 	g.auditRoutes(mux)
 	g.policyRoutes(mux)
 	g.sessionRoutes(mux)
@@ -264,7 +273,9 @@ func (g *Gateway) common(next http.Handler) http.Handler {
 					writeProblem(rec, r, problem(http.StatusInternalServerError, "The gateway failed; no resident data was sent.", nil))
 				}
 			}
-			g.log.Info("request", "method", r.Method, "route", route(r), "status", rec.status, "ms", time.Since(start).Milliseconds())
+			took := time.Since(start)
+			g.cfg.Metrics.request(route(r), answered(rec.status, r), took)
+			g.log.Info("request", "method", r.Method, "route", route(r), "status", rec.status, "ms", took.Milliseconds())
 		}()
 		r = withTraceparent(r)
 		t := startTrace(r)
@@ -284,6 +295,18 @@ func (g *Gateway) common(next http.Handler) http.Handler {
 		// deferred log line reads.
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// answered is the status a request got for the metrics: what was written,
+// the 499 of a caller who hung up before anything was, else net/http's 200.
+func answered(status int, r *http.Request) int {
+	switch {
+	case status != 0:
+		return status
+	case r.Context().Err() != nil:
+		return statusClientClosed
+	}
+	return http.StatusOK
 }
 
 // route is what the logs say of a request's URL: the pattern of the route

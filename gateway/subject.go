@@ -233,7 +233,7 @@ func (g *Gateway) employeeSubject(ctx context.Context, ev *audit.Event, id auth.
 		p := badParam("purpose", "required", "An employee states the purpose of subject access, inzage.")
 		return "", g.refuse(ctx, ev, p, audit.DecisionDeny, []string{p.Detail})
 	}
-	dec, err := g.cfg.Policy.Decide(ctx, policies.Input{
+	dec, err := g.decide(ctx, g.cfg.Policy, policies.Input{
 		Actor:   policies.Actor{Sub: id.Sub, Department: id.Department, Roles: id.Roles, Organisation: id.Organisation},
 		Action:  policies.ActionSubjectAccess,
 		Purpose: req.Purpose,

@@ -82,7 +82,7 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 	if s, ok := policy.(Snapshotter); ok {
 		policy = s.Snapshot()
 	}
-	dec, err := policy.Decide(ctx, in)
+	dec, err := g.decide(ctx, policy, in)
 	if err != nil {
 		return g.refuse(ctx, &ev, problemFor(err), audit.DecisionError, []string{"policy evaluation failed"})
 	}
@@ -109,7 +109,7 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 	// again with it, and let that decision rule the disclosure.
 	if subject := f.Subject(); subject != nil {
 		in.Subject = subject
-		dec, err = policy.Decide(ctx, in)
+		dec, err = g.decide(ctx, policy, in)
 		if err != nil {
 			ev.Sources = f.Refused()
 			return g.refuse(ctx, &ev, problemFor(err), audit.DecisionError, []string{"policy evaluation failed"})

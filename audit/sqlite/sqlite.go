@@ -48,6 +48,8 @@ type Store struct {
 	// triggers are the append-only triggers as the migrations make them,
 	// by name.
 	triggers map[string]trigger
+	// frontier is the tree's right edge after this store's last append.
+	frontier audit.Frontier
 }
 
 // trigger is one append-only trigger as the migrations make it.
@@ -358,7 +360,7 @@ func (s *Store) Append(ctx context.Context, events []audit.Event) (seqs []int64,
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	b, err := audit.NewBatch(last, events, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+	b, kept, err := s.frontier.NewBatch(last, events, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
 		return readHashes(ctx, q, idx)
 	}))
 	if err != nil {
@@ -379,6 +381,7 @@ func (s *Store) Append(ctx context.Context, events []audit.Event) (seqs []int64,
 	if err := tx.Commit(); err != nil {
 		return nil, unavailable(err)
 	}
+	kept()
 	return seqs, nil
 }
 

@@ -41,6 +41,8 @@ type App struct {
 	// Verifier checks the checkpoints' signatures.
 	Verifier note.Verifier
 	Engine   *policies.Engine
+	// Metrics are served as cfg.Metrics says; nil when it says off.
+	Metrics *gateway.Metrics
 
 	// Workflow writes wrap-ups and reminds callbacks; nil without
 	// Klantinteracties and Salesforce.
@@ -48,6 +50,7 @@ type App struct {
 	jobs     *jobsDB
 
 	follower *policyFollower
+	operator *operatorServer
 	handler  http.Handler
 	// tls is the HTTPS configuration; nil: plain HTTP.
 	tls    *tls.Config
@@ -79,7 +82,12 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 		return nil, err
 	}
 	a.Store, a.Verifier = al.store, al.verifier
-	a.Log = audit.NewLog(al.store, audit.LogOptions{})
+	var logOpts audit.LogOptions
+	if cfg.Metrics.Listen != metricsOff {
+		a.Metrics = gateway.NewMetrics()
+		logOpts.Observe = a.Metrics.AuditBatch
+	}
+	a.Log = audit.NewLog(al.store, logOpts)
 	a.Checkpoints = audit.NewCheckpointer(al.store, al.signer, audit.CheckpointerOptions{
 		Interval: cfg.Audit.CheckpointInterval.Duration, WitnessFile: cfg.Audit.WitnessFile, Logger: logger,
 	})
@@ -133,7 +141,11 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 		}
 		residents = rv
 	}
-	srcs, clients, err := connectSources(cfg.Sources, logger)
+	var observer upstream.Observer
+	if a.Metrics != nil {
+		observer = a.Metrics
+	}
+	srcs, clients, err := connectSources(cfg.Sources, logger, observer)
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +179,8 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 		Logger:       logger,
 		CallerLimits: cfg.callerLimits(),
 		CORSOrigins:  cfg.CORS.AllowedOrigins,
+		Metrics:      a.Metrics,
+		ServeMetrics: cfg.Metrics.Listen == "",
 	})
 	if err != nil {
 		return nil, err
@@ -182,10 +196,12 @@ func NewApp(ctx context.Context, cfg Config, logger *slog.Logger) (app *App, err
 // each configured source wraps its connector; one without a URL is
 // view.Unconfigured, so that a view still names it (unavailable,
 // not_configured where the policy permits it).
-func connectSources(c SourcesConfig, logger *slog.Logger) ([]view.Source, writers, error) {
+//
+// obs, when not nil, watches every source's calls and circuit breaker.
+func connectSources(c SourcesConfig, logger *slog.Logger, obs upstream.Observer) ([]view.Source, writers, error) {
 	var w writers
 	httpCfg := func(d Duration) upstream.Config {
-		return upstream.Config{Timeout: d.Duration, Logger: logger}
+		return upstream.Config{Timeout: d.Duration, Logger: logger, Observer: obs}
 	}
 	sources := []struct {
 		name, url string
@@ -255,6 +271,9 @@ func connectSources(c SourcesConfig, logger *slog.Logger) ([]view.Source, writer
 		if err != nil {
 			return nil, writers{}, err
 		}
+		if obs != nil {
+			obs.Circuit(s.name, false)
+		}
 		out = append(out, src)
 	}
 	return out, w, nil
@@ -290,6 +309,13 @@ func (a *App) Start() error {
 	}
 	a.served = make(chan error, 1)
 	go func() { a.served <- a.server.Serve(ln) }()
+	if l := a.Config.Metrics.Listen; l != "" && l != metricsOff {
+		op, err := startOperator(l, a.Metrics, a.Config.Metrics.Pprof, a.Logger)
+		if err != nil {
+			return err
+		}
+		a.operator = op
+	}
 	return nil
 }
 
@@ -324,6 +350,9 @@ func (a *App) Close(ctx context.Context) error {
 	var errs []error
 	if a.server != nil {
 		errs = append(errs, a.server.Shutdown(ctx))
+	}
+	if a.operator != nil {
+		errs = append(errs, a.operator.Close(ctx))
 	}
 	errs = append(errs, a.closeStores())
 	return errors.Join(errs...)

@@ -39,6 +39,18 @@ type Config struct {
 	ContactSessions ContactSessionsConfig `yaml:"contact_sessions"`
 	// Callbacks: reminders and escalation of callbacks (River jobs).
 	Callbacks CallbacksConfig `yaml:"callbacks"`
+	Metrics   MetricsConfig   `yaml:"metrics"`
+}
+
+// MetricsConfig is where the Prometheus metrics are served. An empty
+// Listen serves GET /metrics on the gateway's own listener without
+// authentication, like /healthz (no label holds personal data); an address
+// (e.g. 127.0.0.1:9090) serves them only there, on an operator listener
+// that is kept off the API's, with Go's profiler under /debug/pprof/ when
+// Pprof is set; "off" serves them nowhere.
+type MetricsConfig struct {
+	Listen string `yaml:"listen"`
+	Pprof  bool   `yaml:"pprof"`
 }
 
 // ContactSessionsConfig: IdleTimeout is how long a contact session may go
@@ -286,18 +298,18 @@ func applyEnv(cfg *Config, environ []string) error {
 				return fmt.Errorf("%s (%s): %q is not a duration like 2s", key, name, s)
 			}
 			v.Set(reflect.ValueOf(Duration{Duration: d}))
-		case int:
-			n, err := strconv.Atoi(s)
-			if err != nil {
-				return fmt.Errorf("%s (%s): %q is not a number", key, name, s)
-			}
-			v.SetInt(int64(n))
 		case bool:
 			b, err := strconv.ParseBool(s)
 			if err != nil {
 				return fmt.Errorf("%s (%s): %q is not true or false", key, name, s)
 			}
 			v.SetBool(b)
+		case int:
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return fmt.Errorf("%s (%s): %q is not a number", key, name, s)
+			}
+			v.SetInt(int64(n))
 		case []string:
 			var list []string
 			for item := range strings.SplitSeq(s, ",") {
@@ -465,6 +477,9 @@ func (c Config) Validate() error {
 	case "full", "quick":
 	default:
 		bad("audit.startup_check", "%q is not full or quick", c.Audit.StartupCheck)
+	}
+	if c.Metrics.Pprof && (c.Metrics.Listen == "" || c.Metrics.Listen == "off") {
+		bad("metrics.pprof", "needs metrics.listen: the profiler is only served on the operator listener")
 	}
 	s := c.Sources
 	if s.BRP.URL != "" {

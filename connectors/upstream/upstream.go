@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -112,6 +113,47 @@ type Config struct {
 	Transport http.RoundTripper
 	// Logger nil means no logging. Only failures are logged, never a query string.
 	Logger *slog.Logger
+	// Observer is told of every call and breaker change (metrics); nil: nobody.
+	Observer Observer
+}
+
+// Observer watches a Client: Call after every Do, Circuit when the
+// source's breaker changes state. It gets the source's name, never a URL
+// or anything of a request's content. Its methods must be quick and safe
+// for concurrent use: they run on the caller's goroutine.
+type Observer interface {
+	// Call reports one Do: its outcome (Outcome), the status of the last
+	// answer (0 when none came) and how long it took, retries included.
+	Call(source, outcome string, status int, d time.Duration)
+	// Circuit reports the breaker's new state: open when it refuses calls
+	// (open), not when it lets them through (closed, half-open).
+	Circuit(source string, open bool)
+}
+
+// Outcome is the word for the result err of a Do: "ok", "rejected",
+// "unavailable", "timeout", "circuit_open", "bad_response",
+// "foreign_link", "canceled" or "error".
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, ErrCircuitOpen):
+		return "circuit_open"
+	case errors.Is(err, ErrBadResponse):
+		return "bad_response"
+	case errors.Is(err, ErrForeignLink):
+		return "foreign_link"
+	case errors.Is(err, ErrRejected):
+		return "rejected"
+	case errors.Is(err, ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	default:
+		return "error"
+	}
 }
 
 // Client is safe for concurrent use.
@@ -189,9 +231,14 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	failures := c.cfg.BreakerFailures
+	var onState func(string, gobreaker.State, gobreaker.State)
+	if obs := cfg.Observer; obs != nil {
+		onState = func(name string, _, to gobreaker.State) { obs.Circuit(name, to == gobreaker.StateOpen) }
+	}
 	c.breaker = gobreaker.NewCircuitBreaker[*Response](gobreaker.Settings{
-		Name:    cfg.Name,
-		Timeout: c.cfg.BreakerCooldown,
+		Name:          cfg.Name,
+		Timeout:       c.cfg.BreakerCooldown,
+		OnStateChange: onState,
 		ReadyToTrip: func(counts gobreaker.Counts) bool {
 			return counts.ConsecutiveFailures >= failures
 		},
@@ -243,27 +290,36 @@ func (c *Client) Bound(ctx context.Context) (context.Context, context.CancelFunc
 // points under one of the source's base URLs and returns it absolute. Its
 // errors name the link without query and with BSNs masked.
 func (c *Client) Follow(link string) (string, error) {
+	u, err := c.follow(link)
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
+}
+
+// follow is Follow's check, returning the link parsed.
+func (c *Client) follow(link string) (*url.URL, error) {
 	u, err := url.Parse(link)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w: unparsable link", c.cfg.Name, ErrForeignLink)
+		return nil, fmt.Errorf("%s: %w: unparsable link", c.cfg.Name, ErrForeignLink)
 	}
 	if !u.IsAbs() {
 		if u.Host != "" || !strings.HasPrefix(u.Path, "/") {
-			return "", fmt.Errorf("%s: %w: relative link %q", c.cfg.Name, ErrForeignLink, bsn.Redact(u.Path))
+			return nil, fmt.Errorf("%s: %w: relative link %q", c.cfg.Name, ErrForeignLink, bsn.Redact(u.Path))
 		}
 		u = c.bases[0].ResolveReference(u)
 	}
 	// An encoded slash could make one path look like another to the source.
 	if u.User != nil || u.Fragment != "" || hasDotSegment(u.Path) || strings.Contains(strings.ToLower(u.RawPath), "%2f") {
-		return "", fmt.Errorf("%s: %w", c.cfg.Name, ErrForeignLink)
+		return nil, fmt.Errorf("%s: %w", c.cfg.Name, ErrForeignLink)
 	}
 	for _, b := range c.bases {
 		if u.Scheme == b.Scheme && strings.EqualFold(u.Host, b.Host) &&
 			(u.Path == b.Path || strings.HasPrefix(u.Path, b.Path+"/")) {
-			return u.String(), nil
+			return u, nil
 		}
 	}
-	return "", fmt.Errorf("%s: %w: %s://%s%s", c.cfg.Name, ErrForeignLink, u.Scheme, u.Host, bsn.Redact(u.Path))
+	return nil, fmt.Errorf("%s: %w: %s://%s%s", c.cfg.Name, ErrForeignLink, u.Scheme, u.Host, bsn.Redact(u.Path))
 }
 
 func hasDotSegment(p string) bool {
@@ -290,12 +346,24 @@ type Request struct {
 // read in full; anything else is a *StatusError or one of the package's
 // errors. When the deadline cuts a retry short the error names the last
 // upstream status.
-func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
-	target, err := c.Follow(req.URL)
+func (c *Client) Do(ctx context.Context, req Request) (resp *Response, err error) {
+	if obs := c.cfg.Observer; obs != nil {
+		start := time.Now()
+		defer func() {
+			status := 0
+			if resp != nil {
+				status = resp.Status
+			} else if se, ok := errors.AsType[*StatusError](err); ok {
+				status = se.Status
+			}
+			obs.Call(c.cfg.Name, Outcome(err), status, time.Since(start))
+		}()
+	}
+	u, err := c.follow(req.URL)
 	if err != nil {
 		return nil, err
 	}
-	u, _ := url.Parse(target)
+	target := u.String()
 	// The path goes into every error and log line of this request.
 	path := bsn.Redact(u.Path)
 	if _, ok := ctx.Deadline(); !ok {
@@ -304,7 +372,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		ctx, cancel = c.Bound(ctx)
 		defer cancel()
 	}
-	resp, err := c.breaker.Execute(func() (*Response, error) {
+	resp, err = c.breaker.Execute(func() (*Response, error) {
 		return c.do(ctx, req, target, path)
 	})
 	if err != nil {
@@ -380,7 +448,7 @@ func (c *Client) do(ctx context.Context, req Request, target, path string) (*Res
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody+1))
 		return nil, &StatusError{Source: c.cfg.Name, Method: req.Method, Path: path, Status: resp.StatusCode, Header: resp.Header, Body: keptBody(b)}
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
+	b, err := readBody(resp, c.cfg.MaxResponseBytes)
 	if err != nil {
 		return nil, c.transportError(ctx, req.Method, path, err, st)
 	}
@@ -389,6 +457,41 @@ func (c *Client) do(ctx context.Context, req Request, target, path string) (*Res
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
+
+// readBody reads resp's body, at most limit+1 bytes (one more says it was
+// larger), into a slice of its own: of the announced Content-Length when
+// there is one, else through a pooled buffer that is copied out once, so
+// that an answer does not leave the garbage of a doubling buffer behind.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= limit {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return b, nil
+	}
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		// A buffer grown by a rare huge answer is left to the collector.
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			bodyBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1)); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(buf.Bytes()), nil
+}
+
+// maxPooledBody is the largest buffer kept for the next answer.
+const maxPooledBody = 1 << 20
+
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // keptBody is what a StatusError keeps of an error answer b, read up to one
 // byte past MaxErrorBody: at most MaxErrorBody bytes, every BSN masked.
@@ -488,17 +591,12 @@ func (c *Client) JSON(ctx context.Context, req Request, out any) (*Response, err
 	return resp, nil
 }
 
-// DecodeJSON decodes exactly one JSON value from b into out.
+// DecodeJSON decodes exactly one JSON value from b into out: anything but
+// white space after it (a second value, a stray "}") is an error.
+// json.Unmarshal checks the whole input before it decodes, and decodes b
+// in place, without copying it into a decoder's buffer first.
 func DecodeJSON(b []byte, out any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(out); err != nil {
-		return err
-	}
-	// More() says false before a stray "}" or "]": ask for the next token.
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after JSON value")
-	}
-	return nil
+	return json.Unmarshal(b, out)
 }
 
 type traceKey struct{}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseGoBenchKeepsPackagesAndEveryUnit(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "go.txt")
+	require.NoError(t, os.WriteFile(file, []byte(`goos: linux
+pkg: github.com/klantbeeld/klantbeeld/audit/sqlite
+BenchmarkAppend/GroupCommit-2   	   14582	     81663 ns/op	     12245 events/s	        15.39 events/txn	    6293 B/op	      67 allocs/op
+BenchmarkAppendLogLine is a log line that looks alike
+PASS
+pkg: github.com/klantbeeld/klantbeeld/gateway
+BenchmarkResidentView-2        	    7338	    329942 ns/op	   57163 B/op	     716 allocs/op
+`), 0o600))
+	got, err := parseGoBench(file)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	assert.Equal(t, "audit/sqlite", got[0].pkg)
+	assert.Equal(t, "BenchmarkAppend/GroupCommit", got[0].name)
+	assert.Equal(t, []benchValue{{81663, "ns/op"}, {12245, "events/s"}, {15.39, "events/txn"}, {6293, "B/op"}, {67, "allocs/op"}}, got[0].values)
+	assert.Equal(t, "gateway", got[1].pkg)
+	assert.Equal(t, "BenchmarkResidentView", got[1].name)
+}
+
+func TestReportComparesWithTheBaselineAndJudgesTheTargets(t *testing.T) {
+	ms := time.Millisecond
+	r := &report{
+		opts: options{rates: []int{100, 250}, duration: 20 * time.Second, delay: 20 * ms, stores: []string{"postgres"}},
+		steps: []step{
+			{Setup: "baseline", Rate: 100, Sent: 2000, OK: 2000, ViewsPerSecond: 100, P50: 21 * ms, P90: 22 * ms, P99: 25 * ms, Max: 30 * ms, CPU: 0.2, PeakRSS: 30 << 20},
+			{Setup: "baseline", Rate: 250, Sent: 5000, OK: 5000, ViewsPerSecond: 250, P50: 21 * ms, P90: 23 * ms, P99: 26 * ms, Max: 31 * ms, CPU: 0.4, PeakRSS: 32 << 20},
+			{Setup: "postgres", Rate: 100, Sent: 2000, OK: 2000, ViewsPerSecond: 100, P50: 22 * ms, P90: 24 * ms, P99: 28 * ms, Max: 35 * ms, CPU: 0.3, PeakRSS: 60 << 20},
+			// Keeps the rate, but p99 is past 1.5× the baseline's unloaded p50.
+			{Setup: "postgres", Rate: 250, Sent: 5000, OK: 4990, ViewsPerSecond: 249, P50: 24 * ms, P90: 30 * ms, P99: 40 * ms, Max: 50 * ms, CPU: 0.6, PeakRSS: 160 << 20},
+		},
+	}
+	text := r.markdown()
+	assert.Contains(t, text, "| 250 | postgres | 249.0 (1.00×) | 24.0 ms (1.14×) |")
+	assert.Contains(t, text, "| 1.20× | 2.00× | 0.20% (10 of 5000) | 0.60 (1.50×) | 160 MB (5.00×) |")
+	assert.Contains(t, text, "p50 at 250 views/s, audit on postgres, at most 1.15× the delay: 1.20× (24.0 ms; the baseline, making the same source calls: 1.05×, the gateway on top of it: 1.14×) — **missed**")
+	assert.Contains(t, text, "p99 at 250 views/s, audit on postgres, at most 1.50× the delay: 2.00× (40.0 ms; the baseline, making the same source calls: 1.30×, the gateway on top of it: 1.54×) — **missed**")
+	assert.Contains(t, text, "highest rate kept up 100 views/s (100.0 achieved) against the baseline's 250 (250.0): 0.40× — **missed**")
+	assert.Contains(t, text, "errors below 0.1% at the rates the baseline kept up (up to 250 views/s): worst 0.20% (postgres at 250 views/s) — **missed**")
+	assert.Contains(t, text, "peak RSS of the gateway at most 150 MB at those rates: 160 MB — **missed**")
+	assert.NotContains(t, text, "beyond that", "every rate was one the baseline kept up")
+	assert.False(t, strings.Contains(text, "## Go benchmarks"), "no Go benchmark section without their output")
+	assert.False(t, strings.Contains(text, "audit transactions/s"), "no metrics table without the gateway's metrics")
+}
+
+func TestOptionsNameTheFlagAtFault(t *testing.T) {
+	_, err := parseOptions([]string{"-rates", "100,x", "-stores", "mysql", "-duration", "soon"}, &strings.Builder{})
+	require.Error(t, err)
+	for _, want := range []string{`-rates: "x"`, `-stores: "mysql"`, `-duration: "soon"`, "-klantbeeld"} {
+		assert.Contains(t, err.Error(), want)
+	}
+	o, err := parseOptions([]string{"-klantbeeld", "bin", "-rates", "100, 250", "-stores", "sqlite"}, &strings.Builder{})
+	require.NoError(t, err)
+	assert.Equal(t, []int{100, 250}, o.rates)
+	assert.Equal(t, []string{"sqlite"}, o.stores)
+	assert.Equal(t, 20*time.Second, o.duration)
+}
