@@ -133,7 +133,10 @@ SELECT seq, version, previous, activated_by, activated_at, reason, is_rollback
 FROM audit_policy_activations ORDER BY seq DESC LIMIT 1;
 
 -- Contact sessions, append-only too. A session's last activity is the time
--- of the latest allowed event about a resident that names it.
+-- of the latest allowed event about a resident that names it: the newest by
+-- seq, read backwards on the context index, so that a busy session costs no
+-- more than a new one (events are numbered in the order they commit, within
+-- milliseconds of their time).
 
 -- name: InsertContactSession :exec
 INSERT INTO audit_contact_sessions (id, owner, department, kanaal, opened_at)
@@ -143,9 +146,10 @@ VALUES (sqlc.arg(id), sqlc.arg(owner), sqlc.arg(department), sqlc.arg(kanaal), s
 SELECT s.id, s.owner, s.department, s.kanaal, s.opened_at,
        CAST(COALESCE(c.klantcontact, '') AS TEXT) AS klantcontact,
        CAST(COALESCE(c.closed_at, '') AS TEXT) AS closed_at,
-       CAST(COALESCE((SELECT MAX(e.time) FROM audit_events e
+       CAST(COALESCE((SELECT e.time FROM audit_events e
                       WHERE e.context_key = 'contact-session/' || s.id
-                        AND e.decision = 'allow' AND e.subject <> ''), '') AS TEXT) AS last_event
+                        AND e.decision = 'allow' AND e.subject <> ''
+                      ORDER BY e.seq DESC LIMIT 1), '') AS TEXT) AS last_event
 FROM audit_contact_sessions s
 LEFT JOIN audit_contact_session_closures c ON c.session_id = s.id
 WHERE s.id = sqlc.arg(id);

@@ -87,9 +87,10 @@ const getContactSession = `-- name: GetContactSession :one
 SELECT s.id, s.owner, s.department, s.kanaal, s.opened_at,
        COALESCE(c.klantcontact, '')::text AS klantcontact,
        c.closed_at::timestamptz AS closed_at,
-       COALESCE((SELECT max((e.search).event_time) FROM audit_events e
+       COALESCE((SELECT (e.search).event_time FROM audit_events e
                  WHERE audit_context_key(e.record) = 'contact-session/' || s.id
-                   AND (e.search).decision = 'allow' AND COALESCE((e.search).subject, '') <> ''), '')::text AS last_event
+                   AND (e.search).decision = 'allow' AND COALESCE((e.search).subject, '') <> ''
+                 ORDER BY e.seq DESC LIMIT 1), '')::text AS last_event
 FROM audit_contact_sessions s
 LEFT JOIN audit_contact_session_closures c ON c.session_id = s.id
 WHERE s.id = $1::text

@@ -15,9 +15,10 @@ const getContactSession = `-- name: GetContactSession :one
 SELECT s.id, s.owner, s.department, s.kanaal, s.opened_at,
        CAST(COALESCE(c.klantcontact, '') AS TEXT) AS klantcontact,
        CAST(COALESCE(c.closed_at, '') AS TEXT) AS closed_at,
-       CAST(COALESCE((SELECT MAX(e.time) FROM audit_events e
+       CAST(COALESCE((SELECT e.time FROM audit_events e
                       WHERE e.context_key = 'contact-session/' || s.id
-                        AND e.decision = 'allow' AND e.subject <> ''), '') AS TEXT) AS last_event
+                        AND e.decision = 'allow' AND e.subject <> ''
+                      ORDER BY e.seq DESC LIMIT 1), '') AS TEXT) AS last_event
 FROM audit_contact_sessions s
 LEFT JOIN audit_contact_session_closures c ON c.session_id = s.id
 WHERE s.id = ?1
@@ -179,7 +180,10 @@ type InsertContactSessionParams struct {
 }
 
 // Contact sessions, append-only too. A session's last activity is the time
-// of the latest allowed event about a resident that names it.
+// of the latest allowed event about a resident that names it: the newest by
+// seq, read backwards on the context index, so that a busy session costs no
+// more than a new one (events are numbered in the order they commit, within
+// milliseconds of their time).
 func (q *Queries) InsertContactSession(ctx context.Context, arg InsertContactSessionParams) error {
 	_, err := q.exec(ctx, q.insertContactSessionStmt, insertContactSession,
 		arg.ID,
