@@ -43,7 +43,8 @@ func BenchmarkResidentViewLarge(b *testing.B) {
 	grow(&h.ki.Answer, 50)
 	grow(h.sf.Answer, 50)
 	tok := h.signer.token(b, employee("kcc"))
-	body := `{"bsn":"999993653","purpose":"klantcontact"}`
+	// A KCC look-up, in the contact session it requires.
+	body := `{"bsn":"999993653","purpose":"klantcontact","context":{"type":"contact-session","id":"` + h.openSession(tok) + `"}}`
 	r := httptest.NewRequest(http.MethodPost, "/v1/resident-views", strings.NewReader(body))
 	r.Header.Set("Authorization", "Bearer "+tok)
 	r.Header.Set("Content-Type", "application/json")

@@ -554,13 +554,18 @@ func (m *Memory) session(id string) (audit.ContactSession, error) {
 	}
 	s.LastActivity = s.OpenedAt
 	key := audit.Context{Type: audit.ContextContactSession, ID: id}
-	for _, r := range m.records {
+	// The newest allowed look-up in it, as the SQL stores read it.
+	for i := len(m.records) - 1; i >= 0; i-- {
+		r := m.records[i]
 		ev, err := r.Event()
 		if err != nil {
 			return audit.ContactSession{}, fmt.Errorf("%w: event %d: %w", audit.ErrUnavailable, r.Seq, err)
 		}
-		if ev.Context != nil && *ev.Context == key && ev.Decision == audit.DecisionAllow && ev.Subject != "" && ev.Time.After(s.LastActivity) {
-			s.LastActivity = ev.Time
+		if ev.Context != nil && *ev.Context == key && ev.Decision == audit.DecisionAllow && ev.Subject != "" {
+			if ev.Time.After(s.LastActivity) {
+				s.LastActivity = ev.Time
+			}
+			break
 		}
 	}
 	return s, nil
