@@ -483,6 +483,14 @@ func (c *Client) get(ctx context.Context, target string, out any) error {
 // composite request of queries) is retried like a GET, as it changes
 // nothing either.
 func (c *Client) send(ctx context.Context, method, target string, body []byte, out any) error {
+	return c.do(ctx, method, target, body, true, out)
+}
+
+// do sends an authenticated request, retried by the HTTP client only when
+// idempotent, and decodes a JSON answer into out (nil: the answer, e.g.
+// 204, is not read). On 401 INVALID_SESSION_ID it gets a new token once
+// and tries again.
+func (c *Client) do(ctx context.Context, method, target string, body []byte, idempotent bool, out any) error {
 	for attempt := 0; ; attempt++ {
 		token, gen, err := c.tokens.get(ctx)
 		if err != nil {
@@ -500,7 +508,7 @@ func (c *Client) send(ctx context.Context, method, target string, body []byte, o
 			URL:        target,
 			Header:     header,
 			Body:       body,
-			Idempotent: true,
+			Idempotent: idempotent,
 		})
 		if err != nil {
 			se, ok := errors.AsType[*upstream.StatusError](err)
@@ -513,6 +521,9 @@ func (c *Client) send(ctx context.Context, method, target string, body []byte, o
 				continue
 			}
 			return apiErr
+		}
+		if out == nil {
+			return nil
 		}
 		if err := upstream.DecodeJSON(resp.Body, out); err != nil {
 			u, _ := url.Parse(target)

@@ -391,10 +391,9 @@ func (c *Client) sobjectURL(object, recordID string) string {
 	return base
 }
 
-// write sends body as JSON with an authenticated request that is not
-// retried as a read is, and decodes a JSON answer into out (nil: the
-// answer, e.g. 204, is not read). On 401 INVALID_SESSION_ID it gets a new
-// token once and tries again.
+// write sends body as JSON with an authenticated request that the HTTP
+// client does not retry as it retries a read, and decodes a JSON answer
+// into out (nil: the answer, e.g. 204, is not read).
 func (c *Client) write(ctx context.Context, method, target string, body, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -402,42 +401,7 @@ func (c *Client) write(ctx context.Context, method, target string, body, out any
 	}
 	ctx, cancel := c.http.Bound(ctx)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
-		token, gen, err := c.tokens.get(ctx)
-		if err != nil {
-			return err
-		}
-		resp, err := c.http.Do(ctx, upstream.Request{
-			Method: method,
-			URL:    target,
-			Header: http.Header{
-				"Authorization": {"Bearer " + token},
-				"Accept":        {"application/json"},
-				"Content-Type":  {"application/json"},
-			},
-			Body: b,
-		})
-		if err != nil {
-			se, ok := errors.AsType[*upstream.StatusError](err)
-			if !ok {
-				return err
-			}
-			apiErr := newAPIError(se)
-			if se.Status == http.StatusUnauthorized && apiErr.Code == "INVALID_SESSION_ID" && attempt == 0 {
-				c.tokens.invalidate(gen)
-				continue
-			}
-			return apiErr
-		}
-		if out == nil {
-			return nil
-		}
-		if err := upstream.DecodeJSON(resp.Body, out); err != nil {
-			u, _ := url.Parse(target)
-			return fmt.Errorf("salesforce: %s %s: %w: %v", method, u.Path, upstream.ErrBadResponse, err)
-		}
-		return nil
-	}
+	return c.do(ctx, method, target, b, false, out)
 }
 
 // queryAll runs soql and reads every page of its answer.
