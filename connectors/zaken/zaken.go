@@ -128,6 +128,8 @@ type Client struct {
 	zaaktypen   *upstream.Cache[zaaktype]
 	catalogi    *upstream.Cache[catalogus]
 	statustypen *upstream.Cache[statustype]
+	// tokens are the employees' current JWT-ZGW tokens, on the wall clock.
+	tokens *upstream.Cache[string]
 }
 
 // sourceName names the source in errors and logs.
@@ -160,7 +162,8 @@ func New(cfg Config) (*Client, error) {
 	if ttl == 0 {
 		ttl = DefaultCacheTTL
 	}
-	c := &Client{up: up, zaken: zu, clientID: cfg.ClientID, secret: []byte(cfg.Secret), now: time.Now}
+	c := &Client{up: up, zaken: zu, clientID: cfg.ClientID, secret: []byte(cfg.Secret), now: time.Now,
+		tokens: upstream.NewCache[string](sourceName, tokenReuse, time.Now)}
 	clock := func() time.Time { return c.now() }
 	c.zaaktypen = upstream.NewCache[zaaktype](sourceName, ttl, clock)
 	c.catalogi = upstream.NewCache[catalogus](sourceName, ttl, clock)
@@ -425,11 +428,11 @@ func lookUp[V catalogiResource](ctx context.Context, c *Client, cache *upstream.
 	})
 }
 
-// get reads one resource with a fresh token. geo resources (zaken) need the
+// get reads one resource with the employee's token. geo resources (zaken) need the
 // CRS headers: Open Zaak answers 412 without Accept-Crs, and the spec also
 // requires Content-Crs on these GETs.
 func (c *Client) get(ctx context.Context, link string, u User, geo bool, out any) error {
-	tok, err := c.token(u)
+	tok, err := c.tokenFor(ctx, u)
 	if err != nil {
 		return err
 	}

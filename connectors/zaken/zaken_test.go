@@ -48,6 +48,8 @@ type source struct {
 	mu     sync.Mutex
 	counts map[string]int
 	claims []map[string]any
+	// tokens are the bearer tokens, in the order of claims.
+	tokens []string
 	// rewrite, when set, changes a JSON answer of the given kind.
 	rewrite func(kind string, r *http.Request, body map[string]any)
 	// dropMax makes the source ignore maximaleVertrouwelijkheidaanduiding.
@@ -101,6 +103,7 @@ func (s *source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.counts[k]++
 	s.claims = append(s.claims, claims)
+	s.tokens = append(s.tokens, r.Header.Get("Authorization"))
 	rewrite := s.rewrite
 	s.mu.Unlock()
 
@@ -298,6 +301,38 @@ func TestEveryRequestCarriesTheEmployee(t *testing.T) {
 		assert.Equal(t, u.ID, cl["user_id"], "request %d", i)
 		assert.Equal(t, u.Representation, cl["user_representation"], "request %d", i)
 	}
+}
+
+// TestAnEmployeesTokenIsSignedOnceAndNotSharedWithAnother: the requests of
+// one employee within the reuse window carry one token; another
+// employee's carry their own.
+func TestAnEmployeesTokenIsSignedOnceAndNotSharedWithAnother(t *testing.T) {
+	src := newSource(t, 2)
+	c := src.client(t)
+	other := zaken.User{ID: "i.bakker", Representation: "Ingrid Bakker"}
+	for i := range 2 {
+		if i > 0 {
+			// A token signed anew now would have another iat (seconds).
+			time.Sleep(1100 * time.Millisecond)
+		}
+		_, err := c.Zaken(t.Context(), query(fixtures.BSNSuzanne, "zeer_geheim"))
+		require.NoError(t, err)
+		_, err = c.Domain(t.Context(), fixtures.ZaakUUID(801), other)
+		require.NoError(t, err)
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	tokens := map[string]map[string]bool{}
+	for i, cl := range src.claims {
+		id := cl["user_id"].(string)
+		if tokens[id] == nil {
+			tokens[id] = map[string]bool{}
+		}
+		tokens[id][src.tokens[i]] = true
+	}
+	require.Len(t, tokens, 2)
+	assert.Len(t, tokens[employee.ID], 1, "one token for all of the employee's requests")
+	assert.Len(t, tokens[other.ID], 1)
 }
 
 // TestCacheKeepsCatalogiButNotZakenOrStatussen: with the catalogi cached,
