@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"testing"
 	"time"
 
@@ -29,8 +30,14 @@ func TestMetricsCoverSourcesAuditAndBreakersWithoutPersonalData(t *testing.T) {
 	v := e.view(e.token("kcc"), "999990184", "klantcontact")
 	require.Equal(t, http.StatusOK, v.status, "%s", v.body)
 
-	status, text := get(t, e.app.URL()+"/metrics")
-	require.Equal(t, http.StatusOK, status)
+	// The audit log reports a batch just after it has released its
+	// waiters, so the answer may come first.
+	var text string
+	require.Eventually(t, func() bool {
+		var status int
+		status, text = get(t, e.app.URL()+"/metrics")
+		return status == http.StatusOK && regexp.MustCompile(`klantbeeld_audit_commit_duration_seconds_count\{outcome="ok"\} [1-9]`).MatchString(text)
+	}, 5*time.Second, 20*time.Millisecond)
 	for _, source := range []string{"brp", "zaken", "salesforce", "klantinteracties"} {
 		assert.Contains(t, text, `klantbeeld_source_circuit_open{source="`+source+`"} 0`)
 		assert.Regexp(t, `klantbeeld_source_request_duration_seconds_count\{code="200",outcome="ok",source="`+source+`"\} [1-9]`, text)
