@@ -1,10 +1,5 @@
 package upstream
 
-import (
-	"context"
-	"errors"
-)
-
 // EffectiveConfig is the configuration after New filled in its defaults; the
 // wait and cooldown defaults cannot be observed quickly from outside.
 func (c *Client) EffectiveConfig() Config { return c.cfg }
@@ -20,26 +15,11 @@ func (c *Cache[V]) Len() int {
 }
 
 // Reason names the sentinel err matches, so that tests can compare
-// classifications in one word. (The view's own status words live in view.)
+// classifications in one word: Outcome, "" for none. (The view's own
+// status words live in view.)
 func Reason(err error) string {
-	switch {
-	case err == nil:
+	if err == nil {
 		return ""
-	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, ErrCircuitOpen):
-		return "circuit_open"
-	case errors.Is(err, ErrBadResponse):
-		return "bad_response"
-	case errors.Is(err, ErrForeignLink):
-		return "foreign_link"
-	case errors.Is(err, ErrRejected):
-		return "rejected"
-	case errors.Is(err, ErrUnavailable):
-		return "unavailable"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	default:
-		return "error"
 	}
+	return Outcome(err)
 }
