@@ -153,6 +153,20 @@ func contextRefusal(code, detail string) *Problem {
 	return p
 }
 
+// unverified records and answers a context verifyContext did not let
+// through: its refusal p (403 with its reason code) or its error (503 when
+// the verifying system is down, else a failure of ours).
+func (g *Gateway) unverified(ctx context.Context, ev *audit.Event, p *Problem, err error) error {
+	if err != nil {
+		if errors.Is(err, errVerifierDown) {
+			return g.refuse(ctx, ev, verifierDown(err), audit.DecisionError, []string{"context could not be verified"})
+		}
+		return g.failed(ctx, ev, err, "context could not be verified")
+	}
+	ev.Reasons = append(ev.Reasons, "code:"+p.Codes[0])
+	return g.refuse(ctx, ev, p, audit.DecisionDeny, []string{p.Detail})
+}
+
 // verifierDown is the 503 of a context that could not be checked.
 func verifierDown(err error) *Problem {
 	p := problem(http.StatusServiceUnavailable, "The system that holds the context could not be asked, so no data is sent. Try again shortly.", err)

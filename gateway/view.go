@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -92,14 +91,7 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The context the purpose accepted must hold before any source is asked.
 	if p, err := g.verifyContext(ctx, id, req); err != nil || p != nil {
-		if err != nil {
-			if errors.Is(err, errVerifierDown) {
-				return g.refuse(ctx, &ev, verifierDown(err), audit.DecisionError, []string{"context could not be verified"})
-			}
-			return g.failed(ctx, &ev, err, "context could not be verified")
-		}
-		ev.Reasons = append(ev.Reasons, "code:"+p.Codes[0])
-		return g.refuse(ctx, &ev, p, audit.DecisionDeny, []string{p.Detail})
+		return g.unverified(ctx, &ev, p, err)
 	}
 
 	vreq := view.Request{BSN: req.BSN, Purpose: req.Purpose, Sources: req.Sources, User: view.User{ID: id.Sub, Name: id.Name}}

@@ -166,11 +166,7 @@ func (g *Gateway) wrapUp(w http.ResponseWriter, r *http.Request) error {
 		// The contact is linked to the zaak in Klantinteracties: only to
 		// one the resident is a betrokkene of.
 		if p, err := g.verifyContext(ctx, id, viewRequest{BSN: req.BSN, Context: &policies.Context{Type: policies.ContextZaak, ID: req.Zaak}}); err != nil || p != nil {
-			if err != nil {
-				return g.failed(ctx, &ev, err, "the zaak could not be verified")
-			}
-			p.InvalidParams = nil
-			return g.refuse(ctx, &ev, p, audit.DecisionDeny, []string{"zaak is not the resident's", "code:" + policies.CodeZaakNotBetrokkene})
+			return g.unverified(ctx, &ev, p, err)
 		}
 	}
 

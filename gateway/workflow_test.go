@@ -129,6 +129,7 @@ func TestWrapUpRefusesBadInputAndOthersSessions(t *testing.T) {
 		{"no onderwerp", kcc, path, `{"bsn":"999993653","inhoud":"x"}`, nil, http.StatusBadRequest},
 		{"an unknown field", kcc, path, strings.Replace(wrapUpJSON, `"inhoud"`, `"extra":1,"inhoud"`, 1), nil, http.StatusBadRequest},
 		{"a bad Idempotency-Key", kcc, path, wrapUpJSON, []string{"Idempotency-Key", "with space"}, http.StatusBadRequest},
+		{"a zaak the resident is no betrokkene of", kcc, path, strings.Replace(wrapUpJSON, `"inhoud"`, `"zaak":"6f1a8f4e-2b7c-4d0a-9a35-0c6a1b2e3d4f","inhoud"`, 1), nil, http.StatusForbidden},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a := h.do(http.MethodPost, tt.path, tt.token, "application/json", tt.body, tt.hdr...)
