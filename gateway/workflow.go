@@ -266,29 +266,18 @@ func (g *Gateway) wrapUpFailed(ctx context.Context, ev *audit.Event, err error) 
 // sessionLookups are the seqs of the resident look-ups made in session
 // id, oldest first.
 func (g *Gateway) sessionLookups(ctx context.Context, id string) ([]int64, error) {
-	if g.cfg.AuditLog == nil {
-		return []int64{}, nil
-	}
-	f := audit.Filter{Context: &audit.Context{Type: audit.ContextContactSession, ID: id}, Limit: audit.MaxSearchLimit}
 	out := []int64{}
-	for {
-		recs, err := g.cfg.AuditLog.Search(ctx, f)
-		if err != nil {
-			return nil, err
+	if g.cfg.AuditLog == nil {
+		return out, nil
+	}
+	evs, err := audit.SessionEvents(ctx, g.cfg.AuditLog, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, ev := range evs {
+		if ev.Operation == opResidentView && ev.Decision == audit.DecisionAllow {
+			out = append(out, ev.Seq)
 		}
-		for _, rec := range recs {
-			ev, err := rec.Event()
-			if err != nil {
-				return nil, err
-			}
-			if ev.Operation == opResidentView && ev.Decision == audit.DecisionAllow {
-				out = append(out, rec.Seq)
-			}
-		}
-		if len(recs) < f.PageSize() {
-			break
-		}
-		f.Before = recs[len(recs)-1].Seq
 	}
 	slices.Sort(out)
 	return out, nil

@@ -68,8 +68,11 @@ func (c CallbacksConfig) validate(bad func(string, string, ...any)) {
 	case c.Term.Duration < 0 || c.Term.Duration > 2000*time.Hour:
 		bad("callbacks.term", "%s is outside 0..2000h", c.Term.Duration)
 	}
-	if c.ScanInterval.invalid != "" || c.ScanInterval.Duration < 0 {
-		bad("callbacks.scan_interval", "%q is not a positive duration", c.ScanInterval.invalid)
+	switch {
+	case c.ScanInterval.invalid != "":
+		bad("callbacks.scan_interval", "%q is not a duration like 1m", c.ScanInterval.invalid)
+	case c.ScanInterval.Duration < 0:
+		bad("callbacks.scan_interval", "%s is negative", c.ScanInterval.Duration)
 	}
 	if c.RemindersBeforeEscalation < 0 || c.RemindersBeforeEscalation > 20 {
 		bad("callbacks.reminders_before_escalation", "%d is outside 0..20", c.RemindersBeforeEscalation)
