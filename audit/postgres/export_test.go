@@ -2,9 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/klantbeeld/klantbeeld/audit/postgres/pgdb"
 )
 
 // QueryRow runs a query on one of the store's own connections, in its role.
@@ -30,3 +35,35 @@ func MigrateTo(ctx context.Context, dsn, schema string, version int64) error {
 	defer db.Close()
 	return migrateTo(ctx, db, schema, version)
 }
+
+// ExplainContactSession runs the store's own look-up of contact session id
+// (the query ContactSession sends) under EXPLAIN (ANALYZE, FORMAT JSON)
+// and returns the plan.
+func ExplainContactSession(ctx context.Context, s *Store, id string) ([]byte, error) {
+	e := &explainer{pool: s.pool}
+	_, _ = pgdb.New(e).GetContactSession(ctx, id)
+	return e.plan, e.err
+}
+
+type explainer struct {
+	pool *pgxpool.Pool
+	plan []byte
+	err  error
+}
+
+func (e *explainer) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	e.err = e.pool.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+sql, args...).Scan(&e.plan)
+	return errRow{}
+}
+
+func (e *explainer) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errors.New("explainer: one QueryRow only")
+}
+
+func (e *explainer) Exec(context.Context, string, ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, errors.New("explainer: one QueryRow only")
+}
+
+type errRow struct{}
+
+func (errRow) Scan(...any) error { return errors.New("explainer: explained, not run") }
