@@ -59,6 +59,13 @@ func (f *Frontier) NewBatch(last int64, events []Event, r tlog.HashReader) (b Ba
 	return b, func() { f.keep(size, next) }, nil
 }
 
+// Size is the size of the tree whose frontier is kept, and whether one is.
+func (f *Frontier) Size() (int64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.size, f.hashes != nil
+}
+
 func (f *Frontier) lookup(size int64, idx []int64) ([]tlog.Hash, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -20,6 +20,10 @@ func QueryRow(ctx context.Context, s *Store, sql string, args ...any) pgx.Row {
 // AppendLockKey is the advisory lock every append of s takes.
 func AppendLockKey(s *Store) int64 { return s.appendLock }
 
+// KeptAppends is how many appends of s were built on its kept frontier
+// and sent in one round trip before the COMMIT.
+func KeptAppends(s *Store) int64 { return s.keptAppends.Load() }
+
 // Begin starts a transaction on one of the store's own connections.
 func Begin(ctx context.Context, s *Store) (pgx.Tx, error) { return s.pool.Begin(ctx) }
 

@@ -19,6 +19,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,6 +69,13 @@ type Store struct {
 	// Advisory lock keys of this schema's appends, checkpoint writes and
 	// policy writes.
 	appendLock, checkpointLock, policyLock int64
+	// frontier is the tree's right edge after this store's last append.
+	frontier audit.Frontier
+	// shared is set while appends find the log grown by another process
+	// since this one's last: they read its state first (appendRead).
+	shared atomic.Bool
+	// keptAppends counts the appends appendKept committed.
+	keptAppends atomic.Int64
 }
 
 var (
@@ -190,10 +198,85 @@ func (s *Store) Schema() string { return s.schema }
 // connection broke while committing) is settled with txid_status until ctx
 // is done: the events are reported stored only when the transaction
 // committed, and failed only when it did not or ctx ran out first.
+//
+// The store keeps the tree's frontier after its last append. While no
+// other process appends, the next append is built on it and sent with the
+// write lock in one round trip before the COMMIT (appendKept); the
+// sequence number the lock returns, and the inserts' checks, hold that
+// build to the log as it is. When another process appended meanwhile the
+// transaction is rolled back and the append reads the log's state first,
+// as every append does until one finds the log as this process left it.
 func (s *Store) Append(ctx context.Context, events []audit.Event) ([]int64, error) {
 	if len(events) == 0 {
 		return []int64{}, nil
 	}
+	if size, ok := s.frontier.Size(); ok && !s.shared.Load() {
+		seqs, final, err := s.appendKept(ctx, size, events)
+		if final {
+			return seqs, err
+		}
+	}
+	return s.appendRead(ctx, events)
+}
+
+// appendKept appends events to a log of size events whose frontier the
+// store kept: BEGIN, the write lock and the inserts go to the server
+// together, then the COMMIT. final is false when nothing was committed
+// and the append may be made again with the log's state read first: the
+// log had grown meanwhile, or any statement before the COMMIT failed.
+func (s *Store) appendKept(ctx context.Context, size int64, events []audit.Event) (seqs []int64, final bool, err error) {
+	b, kept, err := s.frontier.NewBatch(size, events, tlog.HashReaderFunc(func([]int64) ([]tlog.Hash, error) {
+		return nil, errors.New("the kept frontier changed") // another append of this store meanwhile
+	}))
+	if err != nil {
+		return nil, false, nil
+	}
+	arg := insertParams(b)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, nil
+	}
+	defer conn.Release()
+	batch := &pgx.Batch{}
+	batch.Queue("begin")
+	queue := pgdb.New(queued{batch})
+	_, _ = queue.AppendStart(ctx, s.appendLock)
+	_ = queue.InsertBatch(ctx, arg)
+	res := conn.SendBatch(ctx, batch)
+	var start pgdb.AppendStartRow
+	_, err = res.Exec()
+	if err == nil {
+		err = res.QueryRow().Scan(&start.Txid, &start.LastSeq, &start.FrontierIdx, &start.FrontierHash)
+		if err == nil && start.LastSeq != size {
+			// Another process appended: its events hold these numbers.
+			s.shared.Store(true)
+			err = errors.New("the log grew")
+		}
+		if err == nil {
+			_, err = res.Exec()
+		}
+	}
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		rollbackConn(ctx, conn)
+		return nil, false, nil
+	}
+	if _, err := conn.Exec(ctx, "commit"); err != nil {
+		if err := s.settle(ctx, start.Txid, err); err != nil {
+			return nil, true, err
+		}
+	}
+	kept()
+	s.keptAppends.Add(1)
+	return arg.Seqs, true, nil
+}
+
+// appendRead appends events in a transaction that takes the write lock
+// and reads the log's last sequence number and frontier first.
+func (s *Store) appendRead(ctx context.Context, events []audit.Event) ([]int64, error) {
+	size, kept := s.frontier.Size()
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
 		return nil, unavailable("begin", err)
@@ -209,10 +292,28 @@ func (s *Store) Append(ctx context.Context, events []audit.Event) ([]int64, erro
 	if err != nil {
 		return nil, unavailable("write lock", err)
 	}
-	b, err := audit.NewBatch(start.LastSeq, events, frontierReader(ctx, q, start))
+	b, keep, err := s.frontier.NewBatch(start.LastSeq, events, frontierReader(ctx, q, start))
 	if err != nil {
 		return nil, unavailable("tree", err)
 	}
+	arg := insertParams(b)
+	if err := q.InsertBatch(ctx, arg); err != nil {
+		return nil, unavailable("insert", err)
+	}
+	ended = true // by the commit, whether it succeeds or not
+	if err := tx.Commit(ctx); err != nil {
+		if err := s.settle(ctx, start.Txid, err); err != nil {
+			return nil, err
+		}
+	}
+	keep()
+	// Whether another process appended since this one's last append.
+	s.shared.Store(kept && start.LastSeq != size)
+	return arg.Seqs, nil
+}
+
+// insertParams are InsertBatch's arguments for b.
+func insertParams(b audit.Batch) pgdb.InsertBatchParams {
 	arg := pgdb.InsertBatchParams{
 		Seqs:    make([]int64, len(b.Records)),
 		Records: make([][]byte, len(b.Records)),
@@ -225,17 +326,35 @@ func (s *Store) Append(ctx context.Context, events []audit.Event) ([]int64, erro
 	for i, h := range b.Hashes {
 		arg.Indexes[i], arg.Hashes[i] = h.Index, h.Hash[:]
 	}
-	if err := q.InsertBatch(ctx, arg); err != nil {
-		return nil, unavailable("insert", err)
-	}
-	ended = true // by the commit, whether it succeeds or not
-	if err := tx.Commit(ctx); err != nil {
-		if err := s.settle(ctx, start.Txid, err); err != nil {
-			return nil, err
-		}
-	}
-	return arg.Seqs, nil
+	return arg
 }
+
+// queued is a pgdb.DBTX that sends nothing: it queues each statement a
+// generated query would send into a pgx.Batch, so that several go to the
+// server in one round trip and the SQL stays in queries.sql. A row is not
+// there yet when the generated code scans it (errQueued): it is read from
+// the batch's results.
+type queued struct{ b *pgx.Batch }
+
+var errQueued = errors.New("audit postgres: queued in a batch")
+
+func (q queued) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	q.b.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
+}
+
+func (q queued) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errQueued
+}
+
+func (q queued) QueryRow(_ context.Context, sql string, args ...any) pgx.Row {
+	q.b.Queue(sql, args...)
+	return queuedRow{}
+}
+
+type queuedRow struct{}
+
+func (queuedRow) Scan(...any) error { return errQueued }
 
 // frontierReader reads the tree hashes NewBatch asks for: the frontier
 // AppendStart fetched when it is the one asked for, else from the
@@ -262,6 +381,14 @@ func rollback(ctx context.Context, tx pgx.Tx) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	_ = tx.Rollback(ctx)
+}
+
+// rollbackConn ends the transaction open on c, as rollback does; a
+// connection still in one when it is released is closed by the pool.
+func rollbackConn(ctx context.Context, c *pgxpool.Conn) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_, _ = c.Exec(ctx, "rollback")
 }
 
 // settleGrace is how long past the caller's deadline a commit in doubt is

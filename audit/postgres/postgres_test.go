@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/klantbeeld/klantbeeld/audit"
@@ -83,4 +84,56 @@ func TestContactSessionConformance(t *testing.T) {
 	audittest.ExerciseContactSessions(t, func(t *testing.T) audittest.SessionStore {
 		return newDB(t).open(t, postgres.Options{})
 	})
+}
+
+// A process appends in one round trip before the COMMIT while it is the
+// only one appending; when another process appended meanwhile, its append
+// is still made, with the log's state read first, and the one round trip
+// comes back once the log is again as it left it. Nothing of a refused
+// attempt is stored: the numbering stays gap-free and the tree verifies.
+func TestAnAppendAfterAnotherProcesssIsBuiltOnTheLog(t *testing.T) {
+	pgtest.URL(t)
+	t.Parallel()
+	ctx := context.Background()
+	d := newDB(t)
+	a, b := d.open(t, postgres.Options{}), d.open(t, postgres.Options{})
+	n := 0
+	appendTo := func(s *postgres.Store, events int) []int64 {
+		t.Helper()
+		batch := make([]audit.Event, events)
+		for i := range batch {
+			n++
+			batch[i] = audittest.Sample(n)
+		}
+		seqs, err := s.Append(ctx, batch)
+		require.NoError(t, err)
+		return seqs
+	}
+
+	assert.Equal(t, []int64{1, 2}, appendTo(a, 2))
+	assert.Equal(t, int64(0), postgres.KeptAppends(a), "a's first append reads the log")
+	assert.Equal(t, []int64{3}, appendTo(a, 1))
+	assert.Equal(t, int64(1), postgres.KeptAppends(a), "then a builds on what it keeps")
+
+	assert.Equal(t, []int64{4, 5, 6}, appendTo(b, 3))
+	assert.Equal(t, []int64{7}, appendTo(a, 1), "a finds b's events and numbers after them")
+	assert.Equal(t, int64(1), postgres.KeptAppends(a))
+	assert.Equal(t, []int64{8, 9}, appendTo(a, 2), "a reads the log once more, and finds it as it left it")
+	assert.Equal(t, int64(1), postgres.KeptAppends(a))
+	assert.Equal(t, []int64{10}, appendTo(a, 1))
+	assert.Equal(t, int64(2), postgres.KeptAppends(a), "a builds on what it keeps again")
+	assert.Equal(t, []int64{11}, appendTo(b, 1), "b, whose kept frontier is old, reads the log")
+
+	_, verifier := audittest.NewSigner(t)
+	rep, err := audit.Verify(ctx, a, verifier, audit.VerifyOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(11), rep.Tree.N)
+	recs, err := a.Records(ctx, 0, 100)
+	require.NoError(t, err)
+	require.Len(t, recs, 11)
+	for i, r := range recs {
+		ev, err := r.Event()
+		require.NoError(t, err)
+		assert.Equal(t, audittest.Sample(i+1).TraceID, ev.TraceID, "event %d is the %dth appended", r.Seq, i+1)
+	}
 }
