@@ -16,11 +16,21 @@ type gatewayCounts struct {
 	batches, events       float64 // audit transactions and the events in them
 	commitSeconds         float64 // their commit time, summed
 	decisions, decisionsS float64 // policy decisions and their time, summed
+	views, viewsS         float64 // resident views answered 200 and their time in the handler, summed
+	calls, callsS         float64 // calls to the sources and their time, summed
 }
 
 func (a gatewayCounts) minus(b gatewayCounts) gatewayCounts {
-	return gatewayCounts{a.batches - b.batches, a.events - b.events, a.commitSeconds - b.commitSeconds, a.decisions - b.decisions, a.decisionsS - b.decisionsS}
+	return gatewayCounts{
+		a.batches - b.batches, a.events - b.events, a.commitSeconds - b.commitSeconds,
+		a.decisions - b.decisions, a.decisionsS - b.decisionsS,
+		a.views - b.views, a.viewsS - b.viewsS, a.calls - b.calls, a.callsS - b.callsS,
+	}
 }
+
+// viewRoute and viewCode label the views of the load in the gateway's
+// request histogram.
+const viewRoute, viewCode = "POST /v1/resident-views", "200"
 
 // scrape reads the gateway's metrics from its operator listener.
 func scrape(ctx context.Context, operator string) (gatewayCounts, error) {
@@ -46,19 +56,40 @@ func scrape(ctx context.Context, operator string) (gatewayCounts, error) {
 	c.batches, c.events = histogram(fams["klantbeeld_audit_batch_events"])
 	_, c.commitSeconds = histogram(fams["klantbeeld_audit_commit_duration_seconds"])
 	c.decisions, c.decisionsS = histogram(fams["klantbeeld_policy_decision_duration_seconds"])
+	c.views, c.viewsS = histogram(fams["klantbeeld_http_request_duration_seconds"], "route", viewRoute, "code", viewCode)
+	c.calls, c.callsS = histogram(fams["klantbeeld_source_request_duration_seconds"])
 	return c, nil
 }
 
-// histogram is the count and sum of every series of a histogram family.
-func histogram(f *dto.MetricFamily) (count, sum float64) {
+// histogram is the count and sum of the series of a histogram family
+// that have the given label name and value pairs (every series without).
+func histogram(f *dto.MetricFamily, labels ...string) (count, sum float64) {
 	if f == nil {
 		return 0, 0
 	}
 	for _, m := range f.GetMetric() {
+		if !hasLabels(m, labels) {
+			continue
+		}
 		if h := m.GetHistogram(); h != nil {
 			count += float64(h.GetSampleCount())
 			sum += h.GetSampleSum()
 		}
 	}
 	return count, sum
+}
+
+func hasLabels(m *dto.Metric, pairs []string) bool {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		found := false
+		for _, l := range m.GetLabel() {
+			if l.GetName() == pairs[i] && l.GetValue() == pairs[i+1] {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }

@@ -254,8 +254,8 @@ func (r *report) markdown() string {
 		}
 	}
 	if len(counted) > 0 {
-		p("What the gateway's own metrics (`GET /metrics`) counted in each step: the audit log's group commit and the policy decisions (two per view when the BRP reports facts about the resident, else one; cached).\n\n")
-		p("| rate | setup | audit transactions/s | events per transaction | commit (mean) | decisions/s | decision (mean) |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
+		p("What the gateway's own metrics (`GET /metrics`) counted in each step: the audit log's group commit, the policy decisions (two per view when the BRP reports facts about the resident, else one; cached), a view's time in the handler (from the request to the answer written, audit write included) and a source call's (retries included; the sources' delay is in it).\n\n")
+		p("| rate | setup | audit transactions/s | events per transaction | commit (mean) | decisions/s | decision (mean) | view in the handler (mean) | source call (mean) |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, s := range counted {
 			g := s.Gateway
 			secs := r.opts.duration.Seconds()
@@ -263,7 +263,8 @@ func (r *report) markdown() string {
 			if g.decisions > 0 {
 				decision = fmt.Sprintf("%.1f µs", 1e6*g.decisionsS/g.decisions)
 			}
-			p("| %d | %s | %.1f | %.2f | %.2f ms | %.1f | %s |\n", s.Rate, s.Setup, g.batches/secs, g.events/g.batches, 1e3*g.commitSeconds/g.batches, g.decisions/secs, decision)
+			p("| %d | %s | %.1f | %.2f | %.2f ms | %.1f | %s | %s | %s |\n", s.Rate, s.Setup, g.batches/secs, g.events/g.batches, 1e3*g.commitSeconds/g.batches, g.decisions/secs, decision,
+				meanMS(g.viewsS, g.views), meanMS(g.callsS, g.calls))
 		}
 		p("\n")
 	}
@@ -375,4 +376,12 @@ func (r *report) targets(p func(string, ...any)) {
 		p("- beyond that, where the baseline did not keep up either (overload of the machine): errors up to %.2f%% (%s), peak RSS up to %d MB\n", 100*over.err, over.at, over.peak>>20)
 	}
 	p("\n")
+}
+
+// meanMS is sum/n seconds as milliseconds, or a dash when n is 0.
+func meanMS(sum, n float64) string {
+	if n == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f ms", 1e3*sum/n)
 }

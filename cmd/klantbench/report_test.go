@@ -1,6 +1,9 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,4 +70,42 @@ func TestOptionsNameTheFlagAtFault(t *testing.T) {
 	assert.Equal(t, []int{100, 250}, o.rates)
 	assert.Equal(t, []string{"sqlite"}, o.stores)
 	assert.Equal(t, 20*time.Second, o.duration)
+}
+
+func TestScrapeReadsTheGatewaysOwnFigures(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		assert.Equal(t, "/metrics", r.URL.Path)
+		_, _ = io.WriteString(w, `# TYPE klantbeeld_http_request_duration_seconds histogram
+klantbeeld_http_request_duration_seconds_bucket{code="200",route="POST /v1/resident-views",le="+Inf"} 4
+klantbeeld_http_request_duration_seconds_sum{code="200",route="POST /v1/resident-views"} 0.1
+klantbeeld_http_request_duration_seconds_count{code="200",route="POST /v1/resident-views"} 4
+klantbeeld_http_request_duration_seconds_bucket{code="403",route="POST /v1/resident-views",le="+Inf"} 1
+klantbeeld_http_request_duration_seconds_sum{code="403",route="POST /v1/resident-views"} 0.002
+klantbeeld_http_request_duration_seconds_count{code="403",route="POST /v1/resident-views"} 1
+klantbeeld_http_request_duration_seconds_bucket{code="200",route="POST /v1/contact-sessions",le="+Inf"} 1
+klantbeeld_http_request_duration_seconds_sum{code="200",route="POST /v1/contact-sessions"} 0.5
+klantbeeld_http_request_duration_seconds_count{code="200",route="POST /v1/contact-sessions"} 1
+# TYPE klantbeeld_source_request_duration_seconds histogram
+klantbeeld_source_request_duration_seconds_bucket{code="200",outcome="ok",source="brp",le="+Inf"} 2
+klantbeeld_source_request_duration_seconds_sum{code="200",outcome="ok",source="brp"} 0.042
+klantbeeld_source_request_duration_seconds_count{code="200",outcome="ok",source="brp"} 2
+klantbeeld_source_request_duration_seconds_bucket{code="200",outcome="ok",source="zaken",le="+Inf"} 2
+klantbeeld_source_request_duration_seconds_sum{code="200",outcome="ok",source="zaken"} 0.046
+klantbeeld_source_request_duration_seconds_count{code="200",outcome="ok",source="zaken"} 2
+# TYPE klantbeeld_audit_batch_events histogram
+klantbeeld_audit_batch_events_bucket{le="+Inf"} 2
+klantbeeld_audit_batch_events_sum 5
+klantbeeld_audit_batch_events_count 2
+`)
+	}))
+	defer srv.Close()
+	c, err := scrape(t.Context(), srv.URL)
+	require.NoError(t, err)
+	assert.Equal(t, gatewayCounts{batches: 2, events: 5, views: 4, viewsS: 0.1, calls: 4, callsS: 0.088}, c, "only the views answered 200 count as views")
+
+	r := &report{
+		opts:  options{rates: []int{250}, duration: 20 * time.Second, delay: 20 * time.Millisecond, stores: []string{"postgres"}},
+		steps: []step{{Setup: "postgres", Rate: 250, Sent: 5000, OK: 5000, Gateway: c}},
+	}
+	assert.Contains(t, r.markdown(), "| 250 | postgres | 0.1 | 2.50 | 0.00 ms | 0.0 | – | 25.00 ms | 22.00 ms |")
 }
