@@ -162,6 +162,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, envir
 		return err
 	}
 	logger := newLogger(cfg.Log, stderr)
+	tuneGC(environ, logger)
 	app, err := NewApp(ctx, cfg, logger)
 	if err != nil {
 		return err

@@ -116,6 +116,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, environ []st
 		return err
 	}
 	logger := newLogger(cfg.Log, stderr)
+	tuneGC(environ, logger)
 	warnKeysBesideDatabase(cfg.Audit, logger)
 	app, err := NewApp(ctx, cfg, logger)
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,6 +35,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	collectAsTheGateway()
 	var err error
 	if len(os.Args) > 1 && os.Args[1] == "baseline" {
 		err = runBaseline(ctx, os.Args[2:])
@@ -43,6 +45,26 @@ func main() {
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "klantbench:", err)
 		os.Exit(1)
+	}
+}
+
+// The garbage collector's defaults of `klantbeeld serve` (cmd/klantbeeld,
+// gc.go). The baseline collects as the gateway does, so that the ratios
+// are the gateway's own work; the fakes and the load generator too, so
+// that the machine the setups share is alike.
+const (
+	gatewayGCPercent   = 300
+	gatewayMemoryLimit = 100 << 20
+)
+
+// collectAsTheGateway sets the gateway's collector defaults where the
+// environment sets none.
+func collectAsTheGateway() {
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(gatewayGCPercent)
+	}
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
+		debug.SetMemoryLimit(gatewayMemoryLimit)
 	}
 }
 
