@@ -247,9 +247,13 @@ func runCycle(t *testing.T, e *env, ws []*workflow.Workflow) {
 		time.Sleep(200 * time.Millisecond) // room for a duplicate to show
 		assert.Equal(t, n, countMail(e.mail.Messages(), "j.devries@gemeente.example", "Herinnering"), "reminder %d mailed once", n)
 		assert.Equal(t, n, countOps(e, workflow.OperationReminder), "reminder %d audited once", n)
-		cb := search()
+		// The callback's own row is updated last, after the audit event.
+		var cb workflow.OpenCallback
+		eventually(t, "the callback counts the reminder", func() bool {
+			cb = search()
+			return cb.RemindersSent == n
+		})
 		assert.True(t, cb.Overdue)
-		assert.Equal(t, n, cb.RemindersSent)
 		assert.False(t, cb.Escalated)
 		at = workflow.DutchCalendar().Add(at, workflow.DefaultTerm)
 	}
@@ -270,8 +274,11 @@ func runCycle(t *testing.T, e *env, ws []*workflow.Workflow) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{backupActor}, taak.Actoren)
 
-	cb = search()
-	assert.True(t, cb.Escalated)
+	// The callback's own row is updated last, after the audit event.
+	eventually(t, "the callback shows the backup", func() bool {
+		cb = search()
+		return cb.Escalated
+	})
 	assert.Equal(t, "burgerzaken-queue", cb.Assignee.ID)
 
 	for _, ev := range e.audit.Events() {
