@@ -73,6 +73,13 @@ type Config struct {
 	// answer is 429 with Retry-After, and the refusal is recorded. Clients
 	// bounds the callers remembered per purpose.
 	CallerLimits map[string]RateLimit
+	// MaxViewsInFlight bounds the resident views composed at once, over
+	// every caller. A view past it is refused at once (503 with
+	// Retry-After, and the refusal recorded) before any source is asked:
+	// a burst beyond what the gateway and its sources serve is shed, not
+	// queued until every view in the queue times out and memory runs out.
+	// 0: DefaultMaxViewsInFlight.
+	MaxViewsInFlight int
 	// CORSOrigins are the origins (https://app.gemeente.example) of the
 	// browser front ends that may call every /v1 endpoint; "*" is refused.
 	// The API document is open to every origin whatever this says.
@@ -120,6 +127,9 @@ type Gateway struct {
 	refusals *limiter
 	// callers are the per-purpose budgets of authenticated callers.
 	callers *callerLimits
+	// views holds a token for every resident view being composed
+	// (Config.MaxViewsInFlight).
+	views chan struct{}
 	// origins are the browser origins allowed to call the API (CORS).
 	origins map[string]bool
 	// routes is the mux, for the CORS preflight to ask which methods a
@@ -142,6 +152,11 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, errors.New("gateway: no API document")
 	case cfg.Unauthenticated.Burst < 0, cfg.Unauthenticated.Every < 0, cfg.Unauthenticated.Clients < 0:
 		return nil, fmt.Errorf("gateway: Unauthenticated %+v: no field may be negative", cfg.Unauthenticated)
+	case cfg.MaxViewsInFlight < 0:
+		return nil, fmt.Errorf("gateway: MaxViewsInFlight %d is negative", cfg.MaxViewsInFlight)
+	}
+	if cfg.MaxViewsInFlight == 0 {
+		cfg.MaxViewsInFlight = DefaultMaxViewsInFlight
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -163,7 +178,10 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{cfg: cfg, log: cfg.Logger, refusals: newLimiter(cfg.Unauthenticated, cfg.Now), callers: callers, origins: origins}, nil
+	return &Gateway{
+		cfg: cfg, log: cfg.Logger, refusals: newLimiter(cfg.Unauthenticated, cfg.Now), callers: callers, origins: origins,
+		views: make(chan struct{}, cfg.MaxViewsInFlight),
+	}, nil
 }
 
 // handlerFunc is a handler that returns its error for one place to map.

@@ -340,7 +340,7 @@ func newGateway(t *testing.T, edit func(*gateway.Config)) (*gateway.Gateway, err
 		edit(c)
 		gw, err = gateway.New(*c)
 		// The harness's own build must succeed: give it what it can take.
-		c.CallerLimits, c.CORSOrigins = nil, nil
+		c.CallerLimits, c.CORSOrigins, c.MaxViewsInFlight = nil, nil, 0
 	}))
 	return gw, err
 }

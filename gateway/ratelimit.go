@@ -68,3 +68,27 @@ func tooManyRequests(purpose string, wait time.Duration) *Problem {
 	p.header = http.Header{"Retry-After": {strconv.Itoa(secs)}}
 	return p
 }
+
+// DefaultMaxViewsInFlight is Config.MaxViewsInFlight's default: at 20 ms
+// sources a gateway on two cores composes some 400 views/s with a few
+// dozen in flight; past a hundred or so the machine is overloaded and
+// more in flight only adds queueing.
+const DefaultMaxViewsInFlight = 128
+
+// takeView takes a token of Config.MaxViewsInFlight for one view, and
+// returns false when every one is taken. release gives it back.
+func (g *Gateway) takeView() (ok bool, release func()) {
+	select {
+	case g.views <- struct{}{}:
+		return true, func() { <-g.views }
+	default:
+		return false, nil
+	}
+}
+
+// atCapacity is the problem of a view refused by Config.MaxViewsInFlight.
+func atCapacity() *Problem {
+	p := problem(http.StatusServiceUnavailable, "The gateway is composing as many resident views as it may at once; try again after Retry-After seconds.", nil)
+	p.header = http.Header{"Retry-After": {"1"}}
+	return p
+}

@@ -67,6 +67,11 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 		p := tooManyRequests(req.Purpose, wait)
 		return g.refuse(ctx, &ev, p, audit.DecisionDeny, []string{"rate limit of the caller for this purpose exceeded"})
 	}
+	ok, release := g.takeView()
+	if !ok {
+		return g.refuse(ctx, &ev, atCapacity(), audit.DecisionError, []string{"the gateway was composing as many views as it may at once"})
+	}
+	defer release()
 
 	in := policies.Input{
 		Actor:   policies.Actor{Sub: id.Sub, Department: id.Department, Roles: id.Roles, Organisation: id.Organisation},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/klantbeeld/klantbeeld/audit/postgres"
 	"github.com/klantbeeld/klantbeeld/audit/sqlite"
+	"github.com/klantbeeld/klantbeeld/gateway"
 )
 
 // Config is the one configuration file. Every value can be overridden by
@@ -30,11 +31,15 @@ type Config struct {
 	// how often one caller (an organisation by OIN, an employee by sub)
 	// may ask for a resident view.
 	RateLimits map[string]RateLimitConfig `yaml:"rate_limits"`
-	Log        LogConfig                  `yaml:"log"`
-	Auth       AuthConfig                 `yaml:"auth"`
-	Audit      AuditConfig                `yaml:"audit"`
-	Policies   PoliciesConfig             `yaml:"policies"`
-	Sources    SourcesConfig              `yaml:"sources"`
+	// MaxViewsInFlight bounds the resident views composed at once; past
+	// it a view is refused with 503 and Retry-After (0: the gateway's
+	// default, gateway.DefaultMaxViewsInFlight).
+	MaxViewsInFlight int            `yaml:"max_views_in_flight"`
+	Log              LogConfig      `yaml:"log"`
+	Auth             AuthConfig     `yaml:"auth"`
+	Audit            AuditConfig    `yaml:"audit"`
+	Policies         PoliciesConfig `yaml:"policies"`
+	Sources          SourcesConfig  `yaml:"sources"`
 	// ContactSessions are the contacts in progress that justify look-ups.
 	ContactSessions ContactSessionsConfig `yaml:"contact_sessions"`
 	// Callbacks: reminders and escalation of callbacks (River jobs).
@@ -376,6 +381,9 @@ func (c Config) Validate() error {
 	}
 	c.validateTLS(bad)
 	c.validateRateLimits(bad)
+	if c.MaxViewsInFlight < 0 {
+		bad("max_views_in_flight", "%d is negative (0: the default, %d)", c.MaxViewsInFlight, gateway.DefaultMaxViewsInFlight)
+	}
 	c.validateCORS(bad)
 	c.Callbacks.validate(bad)
 	switch c.Log.Level {

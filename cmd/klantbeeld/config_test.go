@@ -116,6 +116,7 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{"unknown key in file", validYAML + "\nlistne: x\n", nil, "listne"},
 		{"unknown env variable", validYAML, []string{"KLANTBEELD_SOURCES_BRP_ULR=x"}, "KLANTBEELD_SOURCES_BRP_ULR"},
 		{"bad log level", validYAML, []string{"KLANTBEELD_LOG_LEVEL=loud"}, "log.level"},
+		{"negative views in flight", validYAML, []string{"KLANTBEELD_MAX_VIEWS_IN_FLIGHT=-5"}, "max_views_in_flight"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
