@@ -10,33 +10,34 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/klantbeeld/klantbeeld/audit"
-	"github.com/klantbeeld/klantbeeld/connectors/brp"
 	"github.com/klantbeeld/klantbeeld/gateway"
-	"github.com/klantbeeld/klantbeeld/view"
+	"github.com/klantbeeld/klantbeeld/policies"
 )
 
-// heldBRP holds every Person call until released, and says when one came.
-type heldBRP struct {
-	view.BRPClient
+// heldPolicy holds every view's first decision until released, and says
+// when one came: the view holds its place in flight meanwhile.
+type heldPolicy struct {
+	gateway.Decider
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (b *heldBRP) Person(ctx context.Context, bsn string, fields []string) (*brp.Person, error) {
-	b.entered <- struct{}{}
-	<-b.release
-	return b.BRPClient.Person(ctx, bsn, fields)
+func (p *heldPolicy) Decide(ctx context.Context, in policies.Input) (policies.Decision, error) {
+	if in.Subject == nil {
+		p.entered <- struct{}{}
+		<-p.release
+	}
+	return p.Decider.Decide(ctx, in)
 }
 
-// Past MaxViewsInFlight a view is refused at once, recorded, before any
-// source is asked; once a view is done its place is free again.
+// Past MaxViewsInFlight a view is refused at once, recorded, before it is
+// decided or any source is asked; once a view is done its place is free
+// again.
 func TestAViewPastTheViewsInFlightIsShed(t *testing.T) {
-	held := &heldBRP{entered: make(chan struct{}, 4), release: make(chan struct{})}
-	h := newHarness(t, withConfig(func(c *gateway.Config) {
-		c.MaxViewsInFlight = 2
-		c.Sources[0] = view.NewBRP(held)
-	}))
-	held.BRPClient = h.brp
+	engine, err := policies.NewEngine(context.Background(), policies.Embedded())
+	require.NoError(t, err)
+	held := &heldPolicy{Decider: engine, entered: make(chan struct{}, 4), release: make(chan struct{})}
+	h := newHarness(t, withPolicy(held), withConfig(func(c *gateway.Config) { c.MaxViewsInFlight = 2 }))
 	token := h.signer.token(t, employee("burgerzaken"))
 	body := `{"bsn":"999993653","purpose":"reisdocumenten",` + zaakContext + `}`
 
@@ -50,7 +51,8 @@ func TestAViewPastTheViewsInFlightIsShed(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, a.status, "%s", a.body)
 	assert.Equal(t, "1", a.header.Get("Retry-After"))
 	assert.Contains(t, a.json["detail"], "as many resident views as it may at once")
-	assert.Empty(t, held.entered, "the BRP was not asked for the refused view")
+	assert.Empty(t, held.entered, "the refused view was not decided")
+	assert.Zero(t, h.sourceCalls(), "no source was asked: the two views in flight wait for their decision")
 	ev := h.lastEvent()
 	assert.Equal(t, http.StatusServiceUnavailable, ev.Status)
 	assert.Equal(t, audit.DecisionError, ev.Decision)
