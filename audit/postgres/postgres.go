@@ -219,9 +219,9 @@ func (s *Store) Append(ctx context.Context, events []audit.Event) ([]int64, erro
 	return s.appendRead(ctx, events)
 }
 
-// appendKept appends events to a log of size events whose frontier the
-// store kept: BEGIN, the write lock and the inserts go to the server
-// together, then the COMMIT. final is false when nothing was committed
+// appendKept appends events on the frontier the store kept, of a log that
+// held size events after this store's last append: BEGIN, the write lock
+// and the inserts go to the server together, then the COMMIT. final is false when nothing was committed
 // and the append may be made again with the log's state read first: the
 // log had grown meanwhile, or any statement before the COMMIT failed.
 func (s *Store) appendKept(ctx context.Context, size int64, events []audit.Event) (seqs []int64, final bool, err error) {
