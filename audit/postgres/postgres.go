@@ -234,7 +234,8 @@ func (s *Store) appendKept(ctx context.Context, size int64, events []audit.Event
 	arg := insertParams(b)
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, false, nil
+		// No connection to be had: reading the log first would need one too.
+		return nil, true, unavailable("connect", err)
 	}
 	defer conn.Release()
 	batch := &pgx.Batch{}
