@@ -57,9 +57,9 @@ func newKeyring(ctx context.Context, load loadFunc, now func() time.Time, minGap
 	return k, nil
 }
 
-// lookup returns the key with kid. It wraps errUnknownKID, with the cause
-// of a failed refetch joined to it, when there is none.
-func (k *keyring) lookup(ctx context.Context, kid string) (jwk.Key, error) {
+// current returns the keys to verify with now, refetched first when they
+// are older than maxAge.
+func (k *keyring) current(ctx context.Context) *loadedKeys {
 	cur := k.keys.Load()
 	if k.now().Sub(cur.at) >= k.maxAge {
 		// Stale: refetch unless a load is already running; on failure the
@@ -67,15 +67,24 @@ func (k *keyring) lookup(ctx context.Context, kid string) (jwk.Key, error) {
 		_ = k.reload(ctx, cur, false)
 		cur = k.keys.Load()
 	}
+	return cur
+}
+
+// lookup returns the key with kid and the loaded set it is in. It wraps
+// errUnknownKID, with the cause of a failed refetch joined to it, when
+// there is none.
+func (k *keyring) lookup(ctx context.Context, kid string) (jwk.Key, *loadedKeys, error) {
+	cur := k.current(ctx)
 	if key, ok := cur.set.LookupKeyID(kid); ok {
-		return key, nil
+		return key, cur, nil
 	}
 	// Perhaps the provider rotated its keys: fetch them again, once.
 	err := k.reload(ctx, cur, true)
-	if key, ok := k.keys.Load().set.LookupKeyID(kid); ok {
-		return key, nil
+	cur = k.keys.Load()
+	if key, ok := cur.set.LookupKeyID(kid); ok {
+		return key, cur, nil
 	}
-	return nil, errors.Join(errUnknownKID, err)
+	return nil, nil, errors.Join(errUnknownKID, err)
 }
 
 // reload loads the keys again unless someone did since seen was read or

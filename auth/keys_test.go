@@ -276,3 +276,61 @@ func TestConfigMaxLifetimeIsConfigurable(t *testing.T) {
 	_, err = v.VerifyToken(context.Background(), s.token(t, valid()))
 	requireRefused(t, err, auth.ReasonLifetime, "")
 }
+
+// A token is verified once and then remembered; these are the ways a
+// remembered token must still be refused.
+
+func TestASeenTokenIsJudgedByTheClockEveryTime(t *testing.T) {
+	s := newECSigner(t, "k")
+	c := newClock()
+	v, err := auth.NewVerifier(context.Background(), config(t, c, s.public(t)))
+	require.NoError(t, err)
+
+	early := s.token(t, valid().with("nbf", unix(10*time.Minute)))
+	_, err = v.VerifyToken(context.Background(), early)
+	requireRefused(t, err, auth.ReasonNotYetValid, "")
+	tok := s.token(t, valid())
+	for range 3 {
+		id, err := v.VerifyToken(context.Background(), tok)
+		require.NoError(t, err)
+		assert.Equal(t, "mjansen", id.Sub)
+		assert.Equal(t, []string{"medewerker"}, id.Roles)
+	}
+
+	c.advance(10 * time.Minute)
+	_, err = v.VerifyToken(context.Background(), early)
+	require.NoError(t, err, "the token refused as early is good once its nbf has come")
+
+	c.advance(time.Hour)
+	_, err = v.VerifyToken(context.Background(), tok)
+	requireRefused(t, err, auth.ReasonExpired, "")
+
+	forged := []byte(early) // the signature of a token seen before, changed
+	forged[len(forged)-2] = map[bool]byte{true: 'B', false: 'A'}[forged[len(forged)-2] == 'A']
+	_, err = v.VerifyToken(context.Background(), string(forged))
+	requireRefused(t, err, auth.ReasonSignature, "")
+}
+
+func TestASeenTokenStopsWorkingWhenItsKeyIsWithdrawn(t *testing.T) {
+	leaked, next := newECSigner(t, "leaked"), newECSigner(t, "next")
+	p := newIdP(t, leaked.public(t), next.public(t))
+	c := newClock()
+	v, err := auth.NewVerifier(context.Background(), auth.Config{
+		Issuer: testIssuer, Audience: testAudience, JWKSURL: p.URL,
+		RefreshInterval: time.Minute, KeyMaxAge: 10 * time.Minute, Now: c.Now,
+	})
+	require.NoError(t, err)
+	tok := leaked.token(t, valid())
+	_, err = v.VerifyToken(context.Background(), tok)
+	require.NoError(t, err)
+
+	p.publish(next.public(t))
+	c.advance(5 * time.Minute)
+	_, err = v.VerifyToken(context.Background(), tok)
+	require.NoError(t, err, "keys younger than KeyMaxAge are used as loaded")
+
+	c.advance(6 * time.Minute)
+	_, err = v.VerifyToken(context.Background(), tok)
+	requireRefused(t, err, auth.ReasonUnknownKey, "")
+	assert.EqualValues(t, 2, p.fetches.Load())
+}

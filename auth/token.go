@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -34,6 +37,44 @@ type checker struct {
 	maxLifetime time.Duration
 	now         func() time.Time
 	keys        *keyring
+	// signed remembers the tokens whose signature was verified (see
+	// signedToken), so that a client sending one token with every
+	// request costs one signature check, not one per request.
+	signed signedCache
+}
+
+// signedToken is a token whose header, signature and claims' syntax were
+// checked under keys: the loaded key set the signature was verified with.
+// Only the claims' meaning, which depends on the time, is checked again.
+type signedToken struct {
+	keys   *loadedKeys
+	values map[string]any // read only: shared by every request with this token
+}
+
+// maxSignedTokens bounds signedCache: past it the cache starts afresh.
+// At a few hundred bytes of claims each it stays below a megabyte.
+const maxSignedTokens = 4096
+
+// signedCache maps the SHA-256 of a token to its signedToken.
+type signedCache struct {
+	m sync.Map
+	n atomic.Int64
+}
+
+func (c *signedCache) load(sum [sha256.Size]byte) (signedToken, bool) {
+	v, ok := c.m.Load(sum)
+	if !ok {
+		return signedToken{}, false
+	}
+	return v.(signedToken), true
+}
+
+func (c *signedCache) store(sum [sha256.Size]byte, t signedToken) {
+	if c.n.Add(1) > maxSignedTokens {
+		c.m.Clear()
+		c.n.Store(1)
+	}
+	c.m.Store(sum, t)
 }
 
 // claims are a verified token's claims: sub checked, the rest decoded
@@ -74,6 +115,13 @@ func (c *checker) check(ctx context.Context, raw string) (claims, error) {
 	if len(raw) > maxAuthorization {
 		return claims{}, refuse(ReasonMalformed, "", errors.New("token larger than 16 KiB"))
 	}
+	sum := sha256.Sum256([]byte(raw))
+	keys := c.keys.current(ctx)
+	if t, ok := c.signed.load(sum); ok && t.keys == keys {
+		// The same bytes, verified under the keys that still hold: a key
+		// withdrawn or rotated since means a new set, and a full check.
+		return c.checkClaims(t.values)
+	}
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
 		return claims{}, refuse(ReasonMalformed, "", fmt.Errorf("%d parts, not the 3 of a compact JWS", len(parts)))
@@ -86,7 +134,7 @@ func (c *checker) check(ctx context.Context, raw string) (claims, error) {
 	if err != nil {
 		return claims{}, err
 	}
-	key, err := c.keys.lookup(ctx, kid)
+	key, keys, err := c.keys.lookup(ctx, kid)
 	if err != nil {
 		return claims{}, refuse(ReasonUnknownKey, "", err)
 	}
@@ -117,6 +165,7 @@ func (c *checker) check(ctx context.Context, raw string) (claims, error) {
 	if err != nil {
 		return claims{}, refuse(ReasonMalformed, "", fmt.Errorf("claims: %w", err))
 	}
+	c.signed.store(sum, signedToken{keys: keys, values: values})
 	return c.checkClaims(values)
 }
 
