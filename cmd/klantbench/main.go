@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -152,6 +153,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := os.MkdirAll(o.profile, 0o755); err != nil {
 			return err
 		}
+		stop, err := profileSelf(filepath.Join(o.profile, "cpu-klantbench.pprof"))
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	rep := &report{opts: o, started: time.Now(), machine: readMachine()}
 	if o.gobench != "" {
@@ -270,3 +276,21 @@ func runSetup(ctx context.Context, rep *report, w *world, dir, self, setup strin
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// profileSelf writes a CPU profile of this process, the fakes and the load
+// generator, until stop is called: what the sources and the load cost the
+// machine the gateway shares with them.
+func profileSelf(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
