@@ -289,7 +289,7 @@ func TestOpenFailsOnASchemaWhoseMigrationHistoryWasErased(t *testing.T) {
 	tests := []struct{ name, erase, want string }{
 		{"AllOfIt", `DELETE FROM audit_schema_version`, "missing zero version"},
 		{"TheFirstMigrationsRow", `DELETE FROM audit_schema_version WHERE version_id = 1`, "missing (out-of-order) migration"},
-		{"TheLastMigrationsRow", `DELETE FROM audit_schema_version WHERE version_id = 4`, "already exists"},
+		{"TheLastMigrationsRow", `DELETE FROM audit_schema_version WHERE version_id = 5`, "already exists"},
 		{"EveryMigrationsRow", `DELETE FROM audit_schema_version WHERE version_id > 0`, "already exists"},
 	}
 	for _, tt := range tests {

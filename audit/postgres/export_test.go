@@ -21,7 +21,7 @@ func QueryRow(ctx context.Context, s *Store, sql string, args ...any) pgx.Row {
 func AppendLockKey(s *Store) int64 { return s.appendLock }
 
 // KeptAppends is how many appends of s were built on its kept frontier
-// and sent in one round trip before the COMMIT.
+// and sent in one statement that commits by itself (audit_append_at).
 func KeptAppends(s *Store) int64 { return s.keptAppends.Load() }
 
 // Begin starts a transaction on one of the store's own connections.

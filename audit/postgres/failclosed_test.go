@@ -123,8 +123,12 @@ func TestFailsClosedWhenPostgresIsCutOffMidLoad(t *testing.T) {
 }
 
 // The connection breaks at COMMIT, before its answer: Append finds out what
-// became of the transaction (txid_status, waiting while PostgreSQL cannot
-// be reached) and reports exactly that.
+// became of the transaction (waiting while PostgreSQL cannot be reached)
+// and reports exactly that. A store's first append reads the log in a
+// transaction of its own and ends it with COMMIT (settled by txid_status);
+// the appends after it build on the frontier the store kept, in one
+// statement that commits by itself (settled by the record it inserts, once
+// its server process has ended).
 func TestACommitWhoseAnswerIsLostIsSettled(t *testing.T) {
 	pgtest.URL(t)
 	t.Parallel()
@@ -138,38 +142,63 @@ func TestACommitWhoseAnswerIsLostIsSettled(t *testing.T) {
 		{"LostWithTheConnection", false, 0},
 		{"LostAndPostgresAwayForAWhile", false, 500 * time.Millisecond},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			d := newDB(t)
-			proxy := pgtest.NewProxy(t, pgtest.Addr(t, d.url))
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			dsn := pgtest.WithoutTLS(t, pgtest.WithAddr(t, d.url, proxy.Addr()))
-			s, err := postgres.Open(ctx, dsn, postgres.Options{Schema: d.schema})
-			require.NoError(t, err)
-			defer s.Close()
-			_, err = s.Append(ctx, []audit.Event{audittest.Sample(1)})
-			require.NoError(t, err)
+	for _, kept := range []bool{false, true} {
+		path := map[bool]string{false: "ReadingTheLogFirst", true: "OnTheKeptFrontier"}[kept]
+		for _, tt := range tests {
+			t.Run(path+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				d := newDB(t)
+				proxy := pgtest.NewProxy(t, pgtest.Addr(t, d.url))
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				dsn := pgtest.WithoutTLS(t, pgtest.WithAddr(t, d.url, proxy.Addr()))
+				s, err := postgres.Open(ctx, dsn, postgres.Options{Schema: d.schema})
+				require.NoError(t, err)
+				defer s.Close()
+				var before int64
+				if kept {
+					_, err = s.Append(ctx, []audit.Event{audittest.Sample(1)})
+					require.NoError(t, err)
+					before = 1
+					proxy.CutAtSending([]byte(audittest.Sample(2).TraceID), tt.delivered, tt.refuse)
+				} else {
+					proxy.CutAtCommit(tt.delivered, tt.refuse)
+				}
 
-			proxy.CutAtCommit(tt.delivered, tt.refuse)
-			seqs, err := s.Append(ctx, []audit.Event{audittest.Sample(2), audittest.Sample(3)})
-			require.Equal(t, 1, proxy.CommitsCut(), "the connection broke at COMMIT")
-			direct := d.open(t, postgres.Options{})
-			st, serr := direct.Stats(ctx)
-			require.NoError(t, serr)
-			if tt.delivered {
-				require.NoError(t, err, "the transaction committed")
-				assert.Equal(t, []int64{2, 3}, seqs)
-				assert.Equal(t, int64(3), st.LastSeq)
-			} else {
-				require.ErrorIs(t, err, audit.ErrUnavailable)
-				assert.Equal(t, int64(1), st.LastSeq, "nothing of the lost transaction was stored")
-			}
+				seqs, err := s.Append(ctx, []audit.Event{audittest.Sample(2), audittest.Sample(3)})
+				require.Equal(t, 1, proxy.CommitsCut(), "the connection broke at COMMIT")
+				direct := d.open(t, postgres.Options{})
+				st, serr := direct.Stats(ctx)
+				require.NoError(t, serr)
+				committed := tt.delivered
+				if kept && tt.delivered && tt.refuse == 0 {
+					// pgx, losing the connection, asks the server to cancel
+					// the statement (the proxy lets the request through):
+					// whether it lands before the commit decides. Either
+					// outcome must be the one reported.
+					committed = err == nil
+					t.Logf("committed before the cancel request landed: %v", committed)
+				}
+				if committed {
+					require.NoError(t, err, "the transaction committed")
+					if kept {
+						assert.Equal(t, int64(1), postgres.KeptAppends(s), "the append cut was made on the kept frontier")
+					}
+					assert.Equal(t, []int64{before + 1, before + 2}, seqs)
+					assert.Equal(t, before+2, st.LastSeq)
+				} else {
+					require.ErrorIs(t, err, audit.ErrUnavailable)
+					assert.Equal(t, before, st.LastSeq, "nothing of the lost transaction was stored")
+				}
 
-			seqs, err = s.Append(ctx, []audit.Event{audittest.Sample(4)})
-			require.NoError(t, err, "the store goes on")
-			assert.Equal(t, []int64{st.LastSeq + 1}, seqs)
-		})
+				seqs, err = s.Append(ctx, []audit.Event{audittest.Sample(4)})
+				require.NoError(t, err, "the store goes on")
+				assert.Equal(t, []int64{st.LastSeq + 1}, seqs)
+				_, verifier := audittest.NewSigner(t)
+				rep, err := audit.Verify(ctx, direct, verifier, audit.VerifyOptions{})
+				require.NoError(t, err, "the tree holds what the log holds")
+				assert.Equal(t, st.LastSeq+1, rep.Tree.N)
+			})
+		}
 	}
 }

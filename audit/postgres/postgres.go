@@ -12,6 +12,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -220,10 +221,11 @@ func (s *Store) Append(ctx context.Context, events []audit.Event) ([]int64, erro
 }
 
 // appendKept appends events on the frontier the store kept, of a log that
-// held size events after this store's last append: BEGIN, the write lock
-// and the inserts go to the server together, then the COMMIT. final is false when nothing was committed
-// and the append may be made again with the log's state read first: the
-// log had grown meanwhile, or any statement before the COMMIT failed.
+// held size events after this store's last append, in one statement that
+// is its own transaction (audit_append_at): one round trip, with the
+// commit. final is false when nothing was committed and the append may be
+// made again with the log's state read first: the log had grown
+// meanwhile, or the server refused the statement.
 func (s *Store) appendKept(ctx context.Context, size int64, events []audit.Event) (seqs []int64, final bool, err error) {
 	b, kept, err := s.frontier.NewBatch(size, events, tlog.HashReaderFunc(func([]int64) ([]tlog.Hash, error) {
 		return nil, errors.New("the kept frontier changed") // another append of this store meanwhile
@@ -238,40 +240,65 @@ func (s *Store) appendKept(ctx context.Context, size int64, events []audit.Event
 		return nil, true, unavailable("connect", err)
 	}
 	defer conn.Release()
-	batch := &pgx.Batch{}
-	batch.Queue("begin")
-	queue := pgdb.New(queued{batch})
-	_, _ = queue.AppendStart(ctx, s.appendLock)
-	_ = queue.InsertBatch(ctx, arg)
-	res := conn.SendBatch(ctx, batch)
-	var start pgdb.AppendStartRow
-	_, err = res.Exec()
-	if err == nil {
-		err = res.QueryRow().Scan(&start.Txid, &start.LastSeq, &start.FrontierIdx, &start.FrontierHash)
-		if err == nil && start.LastSeq != size {
-			// Another process appended: its events hold these numbers.
-			s.shared.Store(true)
-			err = errors.New("the log grew")
-		}
-		if err == nil {
-			_, err = res.Exec()
-		}
-	}
-	if cerr := res.Close(); err == nil {
-		err = cerr
+	pid := conn.Conn().PgConn().PID()
+	found, err := pgdb.New(conn).AppendAt(ctx, pgdb.AppendAtParams{
+		LockID: s.appendLock, Size: size,
+		Seqs: arg.Seqs, Records: arg.Records, Indexes: arg.Indexes, Hashes: arg.Hashes,
+	})
+	if _, refused := errors.AsType[*pgconn.PgError](err); refused {
+		return nil, false, nil // rolled back
 	}
 	if err != nil {
-		rollbackConn(ctx, conn)
-		return nil, false, nil
-	}
-	if _, err := conn.Exec(ctx, "commit"); err != nil {
-		if err := s.settle(ctx, start.Txid, err); err != nil {
+		// Sent, perhaps, and perhaps committed: find out which.
+		if err := s.settleKept(ctx, pid, arg.Seqs[0], arg.Records[0], err); err != nil {
 			return nil, true, err
 		}
+	} else if found != size {
+		// Another process appended: its events hold these numbers.
+		s.shared.Store(true)
+		return nil, false, nil
 	}
 	kept()
 	s.keptAppends.Add(1)
 	return arg.Seqs, true, nil
+}
+
+// settleKept finds out what became of an appendKept on the connection to
+// server process pid whose answer was lost (sendErr). Once that process
+// has ended, so has its transaction, and the log holds the batch's first
+// record at seq exactly when it committed: nil then, ErrUnavailable when
+// it did not, and an error in doubt (ErrUnavailable too) when that cannot
+// be learnt before the deadline. An append in doubt that did commit is
+// found by the next one, which then reads the log first.
+func (s *Store) settleKept(ctx context.Context, pid uint32, seq int64, record []byte, sendErr error) error {
+	if pgconn.SafeToRetry(sendErr) {
+		return unavailable("append", sendErr) // never sent
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(settleGrace))
+		defer cancel()
+	}
+	wait := 20 * time.Millisecond
+	for {
+		// The old server process aborts as soon as it sees its client gone.
+		gone, err := s.q.BackendGone(ctx, int32(pid))
+		if err == nil && gone {
+			r, err := s.q.GetEvent(ctx, seq)
+			switch {
+			case err == nil && bytes.Equal(r.Record, record):
+				return nil
+			case err == nil || errors.Is(err, pgx.ErrNoRows):
+				return unavailable("append", sendErr)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: postgres: append on server process %d in doubt: %w", audit.ErrUnavailable, pid, sendErr)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
 }
 
 // appendRead appends events in a transaction that takes the write lock
@@ -330,33 +357,6 @@ func insertParams(b audit.Batch) pgdb.InsertBatchParams {
 	return arg
 }
 
-// queued is a pgdb.DBTX that sends nothing: it queues each statement a
-// generated query would send into a pgx.Batch, so that several go to the
-// server in one round trip and the SQL stays in queries.sql. A row is not
-// there yet when the generated code scans it (errQueued): it is read from
-// the batch's results.
-type queued struct{ b *pgx.Batch }
-
-var errQueued = errors.New("audit postgres: queued in a batch")
-
-func (q queued) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	q.b.Queue(sql, args...)
-	return pgconn.CommandTag{}, nil
-}
-
-func (q queued) Query(context.Context, string, ...any) (pgx.Rows, error) {
-	return nil, errQueued
-}
-
-func (q queued) QueryRow(_ context.Context, sql string, args ...any) pgx.Row {
-	q.b.Queue(sql, args...)
-	return queuedRow{}
-}
-
-type queuedRow struct{}
-
-func (queuedRow) Scan(...any) error { return errQueued }
-
 // frontierReader reads the tree hashes NewBatch asks for: the frontier
 // AppendStart fetched when it is the one asked for, else from the
 // transaction.
@@ -382,14 +382,6 @@ func rollback(ctx context.Context, tx pgx.Tx) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	_ = tx.Rollback(ctx)
-}
-
-// rollbackConn ends the transaction open on c, as rollback does; a
-// connection still in one when it is released is closed by the pool.
-func rollbackConn(ctx context.Context, c *pgxpool.Conn) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-	defer cancel()
-	_, _ = c.Exec(ctx, "rollback")
 }
 
 // settleGrace is how long past the caller's deadline a commit in doubt is

@@ -14,6 +14,18 @@ SELECT txid::bigint AS txid, last_seq::bigint AS last_seq,
        frontier_idx::bigint[] AS frontier_idx, frontier_hash::bytea[] AS frontier_hash
 FROM audit_append_start(sqlc.arg(lock_id)::bigint);
 
+-- name: AppendAt :one
+-- The append on a kept frontier in one statement (and transaction): the
+-- events and hashes go in only when the log holds size events; the size
+-- found is returned either way.
+SELECT audit_append_at(sqlc.arg(lock_id)::bigint, sqlc.arg(size)::bigint,
+    sqlc.arg(seqs)::bigint[], sqlc.arg(records)::bytea[],
+    sqlc.arg(indexes)::bigint[], sqlc.arg(hashes)::bytea[])::bigint AS found;
+
+-- name: BackendGone :one
+-- Whether the server process pid has ended, and with it its transaction.
+SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE pid = sqlc.arg(pid)::integer) AS gone;
+
 -- name: TxStatus :one
 SELECT COALESCE(txid_status(sqlc.arg(txid)::bigint), '')::text AS status;
 

@@ -11,6 +11,38 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const appendAt = `-- name: AppendAt :one
+SELECT audit_append_at($1::bigint, $2::bigint,
+    $3::bigint[], $4::bytea[],
+    $5::bigint[], $6::bytea[])::bigint AS found
+`
+
+type AppendAtParams struct {
+	LockID  int64
+	Size    int64
+	Seqs    []int64
+	Records [][]byte
+	Indexes []int64
+	Hashes  [][]byte
+}
+
+// The append on a kept frontier in one statement (and transaction): the
+// events and hashes go in only when the log holds size events; the size
+// found is returned either way.
+func (q *Queries) AppendAt(ctx context.Context, arg AppendAtParams) (int64, error) {
+	row := q.db.QueryRow(ctx, appendAt,
+		arg.LockID,
+		arg.Size,
+		arg.Seqs,
+		arg.Records,
+		arg.Indexes,
+		arg.Hashes,
+	)
+	var found int64
+	err := row.Scan(&found)
+	return found, err
+}
+
 const appendStart = `-- name: AppendStart :one
 SELECT txid::bigint AS txid, last_seq::bigint AS last_seq,
        frontier_idx::bigint[] AS frontier_idx, frontier_hash::bytea[] AS frontier_hash
@@ -37,6 +69,18 @@ func (q *Queries) AppendStart(ctx context.Context, lockID int64) (AppendStartRow
 		&i.FrontierHash,
 	)
 	return i, err
+}
+
+const backendGone = `-- name: BackendGone :one
+SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE pid = $1::integer) AS gone
+`
+
+// Whether the server process pid has ended, and with it its transaction.
+func (q *Queries) BackendGone(ctx context.Context, pid int32) (bool, error) {
+	row := q.db.QueryRow(ctx, backendGone, pid)
+	var gone bool
+	err := row.Scan(&gone)
+	return gone, err
 }
 
 const currentSchema = `-- name: CurrentSchema :one

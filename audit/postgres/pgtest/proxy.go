@@ -23,13 +23,14 @@ type Proxy struct {
 	closed bool
 	conns  map[net.Conn]struct{}
 	served int
-	// atCommit is armed by CutAtCommit.
+	// atCommit is armed by CutAtCommit and CutAtSending.
 	atCommit   *commitCut
 	commitCuts int
 }
 
-// commitCut is what CutAtCommit armed.
+// commitCut is what CutAtCommit or CutAtSending armed.
 type commitCut struct {
+	marker  []byte
 	deliver bool
 	refuse  time.Duration
 }
@@ -74,12 +75,21 @@ func (p *Proxy) Cut() {
 // with the connection and the server rolls back. The proxy must see the
 // protocol: connect without TLS (see WithoutTLS).
 func (p *Proxy) CutAtCommit(deliver bool, refuse time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.atCommit = &commitCut{deliver: deliver, refuse: refuse}
+	p.CutAtSending(commitMessage, deliver, refuse)
 }
 
-// CommitsCut is how many connections CutAtCommit dropped.
+// CutAtSending is CutAtCommit for the first write of a client that holds
+// marker: a statement that commits by itself (outside BEGIN ... COMMIT),
+// found by a value it sends, such as the bytes of a record it inserts.
+// With deliver the server gets the write (and the rest of that statement's
+// messages, when they are in the same write) before the connection drops.
+func (p *Proxy) CutAtSending(marker []byte, deliver bool, refuse time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.atCommit = &commitCut{marker: marker, deliver: deliver, refuse: refuse}
+}
+
+// CommitsCut is how many connections CutAtCommit and CutAtSending dropped.
 func (p *Proxy) CommitsCut() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -106,7 +116,7 @@ func (p *Proxy) Served() int {
 func (p *Proxy) commitCut(server net.Conn, chunk []byte) bool {
 	p.mu.Lock()
 	c := p.atCommit
-	if c == nil || !bytes.Contains(chunk, commitMessage) {
+	if c == nil || !bytes.Contains(chunk, c.marker) {
 		p.mu.Unlock()
 		return false
 	}
