@@ -71,3 +71,6 @@ func (e *explainer) Exec(context.Context, string, ...any) (pgconn.CommandTag, er
 type errRow struct{}
 
 func (errRow) Scan(...any) error { return errors.New("explainer: explained, not run") }
+
+// OpenConns is how many connections s's pool holds.
+func OpenConns(s *Store) int32 { return s.pool.Stat().TotalConns() }

@@ -226,3 +226,14 @@ func TestAStalledWriterHoldsTheOthersUpOnlyBriefly(t *testing.T) {
 	assert.Less(t, time.Since(began), 3*time.Second)
 	assert.Error(t, tx.Commit(ctx), "the server ended the stalled transaction")
 }
+
+// The store opens its connections before it is asked anything, and keeps
+// them: the first requests after a quiet spell do not wait for
+// connections (and their SET ROLE) to be made.
+func TestTheStoreKeepsItsConnectionsOpen(t *testing.T) {
+	pgtest.URL(t)
+	t.Parallel()
+	s := newDB(t).open(t, postgres.Options{MaxConns: 3})
+	require.Eventually(t, func() bool { return postgres.OpenConns(s) == 3 }, 10*time.Second, 10*time.Millisecond,
+		"the pool holds its connections without being asked anything")
+}

@@ -50,7 +50,9 @@ type Options struct {
 	// migrations ran, so that the gateway can only insert and select.
 	// Empty: AppRole; NoRole: the login role as it is.
 	Role string
-	// MaxConns bounds the connection pool; 0: 4.
+	// MaxConns bounds the connection pool; 0: 4. The pool keeps that many
+	// open (pgxpool's MinConns), so that a burst of requests after a
+	// quiet spell does not wait for connections to be made first.
 	MaxConns int32
 	// LockWait is how long Ping waits for the write lock; 0: 1 s.
 	LockWait time.Duration
@@ -152,7 +154,7 @@ func open(ctx context.Context, dsn string, opts Options, migrating bool) (*Store
 	// search path such as "$user", public could name another one.
 	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(opts.IdleTimeout.Milliseconds())
-	cfg.MaxConns = opts.MaxConns
+	cfg.MaxConns, cfg.MinConns = opts.MaxConns, opts.MaxConns
 	setup := durableCommits
 	if !strings.EqualFold(opts.Role, NoRole) {
 		setup = "SET ROLE " + pgx.Identifier{opts.Role}.Sanitize() + "; " + setup
