@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,50 @@ type step struct {
 	// Gateway is what the gateway's metrics counted during the step (zero
 	// for the baseline).
 	Gateway gatewayCounts
+	// Slowest counts the slowest 1% of the views, Bunched how many of them
+	// were sent within one burstWindow (see bunching).
+	Slowest, Bunched int
+}
+
+// burstWindow is the span in which bunching counts slow views.
+const burstWindow = 250 * time.Millisecond
+
+// sample is one view: when it was sent and how long it took.
+type sample struct {
+	sent    time.Time
+	latency time.Duration
+}
+
+// bunching returns how many views are the slowest 1% of samples (those at
+// least as slow as the hundredth slowest part) and the most of them sent
+// within any one window. Most of them in one window is a pause that held
+// every view in flight at once, of the machine or of a process; few is a
+// tail spread over the step.
+func bunching(samples []sample, window time.Duration) (slowest, bunched int) {
+	if len(samples) == 0 {
+		return 0, 0
+	}
+	lat := make([]time.Duration, len(samples))
+	for i, s := range samples {
+		lat[i] = s.latency
+	}
+	slices.Sort(lat)
+	threshold := lat[len(lat)-max(1, len(lat)/100)]
+	var sent []time.Time
+	for _, s := range samples {
+		if s.latency >= threshold {
+			sent = append(sent, s.sent)
+		}
+	}
+	slices.SortFunc(sent, time.Time.Compare)
+	first := 0
+	for i := range sent {
+		for sent[i].Sub(sent[first]) > window {
+			first++
+		}
+		bunched = max(bunched, i-first+1)
+	}
+	return len(sent), bunched
 }
 
 // errorRate is the share of the views sent that were not answered in full.
@@ -124,8 +169,10 @@ func attack(ctx context.Context, p *process, w *world, setup string, rate int, d
 	var m vegeta.Metrics
 	s := step{Setup: setup, Rate: rate}
 	results := atk.Attack(vegeta.NewStaticTargeter(target), vegeta.Rate{Freq: rate, Per: time.Second}, d, setup)
+	samples := make([]sample, 0, rate*int(d/time.Second+1))
 	for r := range results {
 		m.Add(r)
+		samples = append(samples, sample{r.Timestamp, r.Latency})
 		s.Sent++
 		ok := r.Code == http.StatusOK && r.Error == ""
 		if ok {
@@ -166,6 +213,7 @@ func attack(ctx context.Context, p *process, w *world, setup string, rate int, d
 		s.Gateway = counts1.minus(counts0)
 	}
 	s.P50, s.P90, s.P99, s.Max = m.Latencies.P50, m.Latencies.P90, m.Latencies.P99, m.Latencies.Max
+	s.Slowest, s.Bunched = bunching(samples, burstWindow)
 	s.Codes = m.StatusCodes
 	if span := m.Duration + m.Wait; span > 0 {
 		s.ViewsPerSecond = float64(s.OK) / span.Seconds()

@@ -245,6 +245,16 @@ func (r *report) markdown() string {
 		}
 	}
 	p("\n")
+	p("The slowest 1%% of each step, and the most of them sent within one %s: most of them in one window is a pause that held every view in flight at once (of the machine, which is shared, or of a process), not a tail of the views one by one.\n\n", burstWindow)
+	p("| rate | setup | slowest 1%% (views) | of them sent within one %s |\n| ---: | --- | ---: | ---: |\n", burstWindow)
+	for _, rate := range rates {
+		for _, setup := range append([]string{"baseline"}, o.stores...) {
+			if s, ok := r.find(setup, rate); ok && s.Slowest > 0 {
+				p("| %d | %s | %d | %d (%.0f%%) |\n", rate, setup, s.Slowest, s.Bunched, 100*float64(s.Bunched)/float64(s.Slowest))
+			}
+		}
+	}
+	p("\n")
 	var counted []step
 	for _, rate := range rates {
 		for _, setup := range o.stores {

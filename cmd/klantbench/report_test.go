@@ -43,7 +43,8 @@ func TestReportComparesWithTheBaselineAndJudgesTheTargets(t *testing.T) {
 			{Setup: "baseline", Rate: 250, Sent: 5000, OK: 5000, ViewsPerSecond: 250, P50: 21 * ms, P90: 23 * ms, P99: 26 * ms, Max: 31 * ms, CPU: 0.4, PeakRSS: 32 << 20},
 			{Setup: "postgres", Rate: 100, Sent: 2000, OK: 2000, ViewsPerSecond: 100, P50: 22 * ms, P90: 24 * ms, P99: 28 * ms, Max: 35 * ms, CPU: 0.3, PeakRSS: 60 << 20},
 			// Keeps the rate, but p99 is past 1.5× the baseline's unloaded p50.
-			{Setup: "postgres", Rate: 250, Sent: 5000, OK: 4990, ViewsPerSecond: 249, P50: 24 * ms, P90: 30 * ms, P99: 40 * ms, Max: 50 * ms, CPU: 0.6, PeakRSS: 160 << 20},
+			{Setup: "postgres", Rate: 250, Sent: 5000, OK: 4990, ViewsPerSecond: 249, P50: 24 * ms, P90: 30 * ms, P99: 40 * ms, Max: 50 * ms, CPU: 0.6, PeakRSS: 160 << 20,
+				Slowest: 50, Bunched: 40},
 		},
 	}
 	text := r.markdown()
@@ -54,6 +55,7 @@ func TestReportComparesWithTheBaselineAndJudgesTheTargets(t *testing.T) {
 	assert.Contains(t, text, "highest rate kept up 100 views/s (100.0 achieved) against the baseline's 250 (250.0): 0.40× — **missed**")
 	assert.Contains(t, text, "errors below 0.1% at the rates the baseline kept up (up to 250 views/s): worst 0.20% (postgres at 250 views/s) — **missed**")
 	assert.Contains(t, text, "peak RSS of the gateway at most 150 MB at those rates: 160 MB — **missed**")
+	assert.Contains(t, text, "| 250 | postgres | 50 | 40 (80%) |")
 	assert.NotContains(t, text, "beyond that", "every rate was one the baseline kept up")
 	assert.False(t, strings.Contains(text, "## Go benchmarks"), "no Go benchmark section without their output")
 	assert.False(t, strings.Contains(text, "audit transactions/s"), "no metrics table without the gateway's metrics")
@@ -108,4 +110,30 @@ klantbeeld_audit_batch_events_count 2
 		steps: []step{{Setup: "postgres", Rate: 250, Sent: 5000, OK: 5000, Gateway: c}},
 	}
 	assert.Contains(t, r.markdown(), "| 250 | postgres | 0.1 | 2.50 | 0.00 ms | 0.0 | – | 25.00 ms | 22.00 ms |")
+}
+
+func TestBunchingTellsAPauseFromASpreadTail(t *testing.T) {
+	start := time.Date(2026, 12, 4, 2, 0, 0, 0, time.UTC)
+	// 2,000 views 10 ms apart, 20 ms each, with 20 slow ones among them.
+	views := func(slow func(i int) bool) []sample {
+		out := make([]sample, 2000)
+		for i := range out {
+			out[i] = sample{start.Add(time.Duration(i) * 10 * time.Millisecond), 20 * time.Millisecond}
+			if slow(i) {
+				out[i].latency = 90 * time.Millisecond
+			}
+		}
+		return out
+	}
+	slowest, bunched := bunching(views(func(i int) bool { return i >= 700 && i < 720 }), burstWindow)
+	assert.Equal(t, 20, slowest)
+	assert.Equal(t, 20, bunched, "20 slow views sent within 200 ms: one pause")
+
+	slowest, bunched = bunching(views(func(i int) bool { return i%100 == 0 }), burstWindow)
+	assert.Equal(t, 20, slowest)
+	assert.Equal(t, 1, bunched, "one slow view a second: a spread tail")
+
+	slowest, bunched = bunching(nil, burstWindow)
+	assert.Zero(t, slowest)
+	assert.Zero(t, bunched)
 }
