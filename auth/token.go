@@ -52,7 +52,8 @@ type signedToken struct {
 }
 
 // maxSignedTokens bounds signedCache: past it the cache starts afresh.
-// At a few hundred bytes of claims each it stays below a megabyte.
+// With the claims of a token taking a kilobyte or so in memory, that is a
+// few megabytes at most.
 const maxSignedTokens = 4096
 
 // signedCache maps the SHA-256 of a token to its signedToken.

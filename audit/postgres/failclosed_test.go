@@ -124,11 +124,13 @@ func TestFailsClosedWhenPostgresIsCutOffMidLoad(t *testing.T) {
 
 // The connection breaks at COMMIT, before its answer: Append finds out what
 // became of the transaction (waiting while PostgreSQL cannot be reached)
-// and reports exactly that. A store's first append reads the log in a
-// transaction of its own and ends it with COMMIT (settled by txid_status);
-// the appends after it build on the frontier the store kept, in one
-// statement that commits by itself (settled by the record it inserts, once
-// its server process has ended).
+// and never reports stored what is not, nor stores anything twice. A
+// store's first append reads the log in a transaction of its own and ends
+// it with COMMIT: settled by txid_status, and reported as it went. The
+// appends after it build on the frontier the store kept, in one statement
+// that commits by itself: settled by the record it inserts, once its
+// server process has ended; one that did not commit is made again, on the
+// log as read, on another connection.
 func TestACommitWhoseAnswerIsLostIsSettled(t *testing.T) {
 	pgtest.URL(t)
 	t.Parallel()
@@ -170,25 +172,41 @@ func TestACommitWhoseAnswerIsLostIsSettled(t *testing.T) {
 				direct := d.open(t, postgres.Options{})
 				st, serr := direct.Stats(ctx)
 				require.NoError(t, serr)
-				committed := tt.delivered
-				if kept && tt.delivered && tt.refuse == 0 {
-					// pgx, losing the connection, asks the server to cancel
-					// the statement (the proxy lets the request through):
-					// whether it lands before the commit decides. Either
-					// outcome must be the one reported.
-					committed = err == nil
-					t.Logf("committed before the cancel request landed: %v", committed)
-				}
-				if committed {
-					require.NoError(t, err, "the transaction committed")
-					if kept {
-						assert.Equal(t, int64(1), postgres.KeptAppends(s), "the append cut was made on the kept frontier")
+				switch {
+				case kept:
+					require.NoError(t, err, "committed, or made again once it was known not to be")
+					assert.Equal(t, []int64{2, 3}, seqs)
+					assert.Equal(t, int64(3), st.LastSeq)
+					// Which it was: an append made again reads the log first.
+					madeAgain := postgres.KeptAppends(s) == 0
+					t.Logf("the statement cut had committed: %v", !madeAgain)
+					switch {
+					case !tt.delivered:
+						assert.True(t, madeAgain, "a statement that never reached the server did not commit")
+					case tt.refuse > 0:
+						// pgx, losing the connection, asks the server to
+						// cancel the statement; with PostgreSQL away the
+						// request does not get there.
+						assert.False(t, madeAgain, "the statement delivered committed")
 					}
-					assert.Equal(t, []int64{before + 1, before + 2}, seqs)
-					assert.Equal(t, before+2, st.LastSeq)
-				} else {
+				case tt.delivered:
+					require.NoError(t, err, "the transaction committed")
+					assert.Equal(t, []int64{1, 2}, seqs)
+					assert.Equal(t, int64(2), st.LastSeq)
+				default:
 					require.ErrorIs(t, err, audit.ErrUnavailable)
 					assert.Equal(t, before, st.LastSeq, "nothing of the lost transaction was stored")
+				}
+				recs, err := direct.Records(ctx, 0, 100)
+				require.NoError(t, err)
+				traces := map[string]int{}
+				for _, r := range recs {
+					ev, err := r.Event()
+					require.NoError(t, err)
+					traces[ev.TraceID]++
+				}
+				for trace, n := range traces {
+					assert.Equal(t, 1, n, "event %s stored once", trace)
 				}
 
 				seqs, err = s.Append(ctx, []audit.Event{audittest.Sample(4)})

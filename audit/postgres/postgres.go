@@ -226,8 +226,10 @@ func (s *Store) Append(ctx context.Context, events []audit.Event) ([]int64, erro
 // held size events after this store's last append, in one statement that
 // is its own transaction (audit_append_at): one round trip, with the
 // commit. final is false when nothing was committed and the append may be
-// made again with the log's state read first: the log had grown
-// meanwhile, or the server refused the statement.
+// made again with the log's state read first, on another connection: the
+// log had grown meanwhile, the server refused the statement, or the
+// connection broke and the statement is known not to have committed
+// (settleKept).
 func (s *Store) appendKept(ctx context.Context, size int64, events []audit.Event) (seqs []int64, final bool, err error) {
 	b, kept, err := s.frontier.NewBatch(size, events, tlog.HashReaderFunc(func([]int64) ([]tlog.Hash, error) {
 		return nil, errors.New("the kept frontier changed") // another append of this store meanwhile
@@ -252,8 +254,12 @@ func (s *Store) appendKept(ctx context.Context, size int64, events []audit.Event
 	}
 	if err != nil {
 		// Sent, perhaps, and perhaps committed: find out which.
-		if err := s.settleKept(ctx, pid, arg.Seqs[0], arg.Records[0], err); err != nil {
+		committed, err := s.settleKept(ctx, pid, arg.Seqs[0], arg.Records[0], err)
+		if err != nil {
 			return nil, true, err
+		}
+		if !committed {
+			return nil, false, nil
 		}
 	} else if found != size {
 		// Another process appended: its events hold these numbers.
@@ -266,15 +272,15 @@ func (s *Store) appendKept(ctx context.Context, size int64, events []audit.Event
 }
 
 // settleKept finds out what became of an appendKept on the connection to
-// server process pid whose answer was lost (sendErr). Once that process
-// has ended, so has its transaction, and the log holds the batch's first
-// record at seq exactly when it committed: nil then, ErrUnavailable when
-// it did not, and an error in doubt (ErrUnavailable too) when that cannot
-// be learnt before the deadline. An append in doubt that did commit is
-// found by the next one, which then reads the log first.
-func (s *Store) settleKept(ctx context.Context, pid uint32, seq int64, record []byte, sendErr error) error {
+// server process pid whose answer was lost (sendErr): whether it
+// committed, or an error in doubt (ErrUnavailable) when that cannot be
+// learnt before the deadline. Once that process has ended, so has its
+// transaction, and the log holds the batch's first record at seq exactly
+// when it committed. An append in doubt that did commit is found by the
+// next one, whose size check then fails: it reads the log first.
+func (s *Store) settleKept(ctx context.Context, pid uint32, seq int64, record []byte, sendErr error) (committed bool, err error) {
 	if pgconn.SafeToRetry(sendErr) {
-		return unavailable("append", sendErr) // never sent
+		return false, nil // never sent
 	}
 	if deadline, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
@@ -289,14 +295,14 @@ func (s *Store) settleKept(ctx context.Context, pid uint32, seq int64, record []
 			r, err := s.q.GetEvent(ctx, seq)
 			switch {
 			case err == nil && bytes.Equal(r.Record, record):
-				return nil
+				return true, nil
 			case err == nil || errors.Is(err, pgx.ErrNoRows):
-				return unavailable("append", sendErr)
+				return false, nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: postgres: append on server process %d in doubt: %w", audit.ErrUnavailable, pid, sendErr)
+			return false, fmt.Errorf("%w: postgres: append on server process %d in doubt: %w", audit.ErrUnavailable, pid, sendErr)
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 500*time.Millisecond)
