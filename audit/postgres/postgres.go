@@ -282,31 +282,45 @@ func (s *Store) settleKept(ctx context.Context, pid uint32, seq int64, record []
 	if pgconn.SafeToRetry(sendErr) {
 		return false, nil // never sent
 	}
+	answered := untilSettled(ctx, func(ctx context.Context) bool {
+		// The old server process aborts as soon as it sees its client gone.
+		gone, err := s.q.BackendGone(ctx, int32(pid))
+		if err != nil || !gone {
+			return false
+		}
+		r, err := s.q.GetEvent(ctx, seq)
+		switch {
+		case err == nil && bytes.Equal(r.Record, record):
+			committed = true
+			return true
+		case err == nil || errors.Is(err, pgx.ErrNoRows):
+			return true
+		}
+		return false
+	})
+	if !answered {
+		return false, fmt.Errorf("%w: postgres: append on server process %d in doubt: %w", audit.ErrUnavailable, pid, sendErr)
+	}
+	return committed, nil
+}
+
+// untilSettled asks settled again, at growing intervals, until it says
+// yes (true) or ctx is done (false). A deadline of ctx is moved on by
+// settleGrace.
+func untilSettled(ctx context.Context, settled func(context.Context) bool) bool {
 	if deadline, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(settleGrace))
 		defer cancel()
 	}
-	wait := 20 * time.Millisecond
-	for {
-		// The old server process aborts as soon as it sees its client gone.
-		gone, err := s.q.BackendGone(ctx, int32(pid))
-		if err == nil && gone {
-			r, err := s.q.GetEvent(ctx, seq)
-			switch {
-			case err == nil && bytes.Equal(r.Record, record):
-				return true, nil
-			case err == nil || errors.Is(err, pgx.ErrNoRows):
-				return false, nil
-			}
-		}
+	for wait := 20 * time.Millisecond; !settled(ctx); wait = min(2*wait, 500*time.Millisecond) {
 		select {
 		case <-ctx.Done():
-			return false, fmt.Errorf("%w: postgres: append on server process %d in doubt: %w", audit.ErrUnavailable, pid, sendErr)
+			return false
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 500*time.Millisecond)
 	}
+	return true
 }
 
 // appendRead appends events in a transaction that takes the write lock
@@ -405,29 +419,21 @@ func (s *Store) settle(ctx context.Context, txid int64, commitErr error) error {
 		// The server refused, or the COMMIT was never sent: rolled back.
 		return unavailable("commit", commitErr)
 	}
-	if deadline, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(settleGrace))
-		defer cancel()
-	}
-	wait := 20 * time.Millisecond
-	for {
+	committed := false
+	answered := untilSettled(ctx, func(ctx context.Context) bool {
 		// Until the old server process ends the transaction (it aborts as
 		// soon as it sees its client gone) it is "in progress".
 		status, err := s.q.TxStatus(ctx, txid)
-		switch {
-		case err == nil && status == "committed":
-			return nil
-		case err == nil && status == "aborted":
-			return unavailable("commit", commitErr)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: postgres: commit of transaction %d in doubt: %w", audit.ErrUnavailable, txid, commitErr)
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 500*time.Millisecond)
+		committed = err == nil && status == "committed"
+		return committed || (err == nil && status == "aborted")
+	})
+	switch {
+	case !answered:
+		return fmt.Errorf("%w: postgres: commit of transaction %d in doubt: %w", audit.ErrUnavailable, txid, commitErr)
+	case !committed:
+		return unavailable("commit", commitErr)
 	}
+	return nil
 }
 
 // Record implements audit.Store.
