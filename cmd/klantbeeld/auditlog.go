@@ -30,7 +30,7 @@ func openStore(ctx context.Context, c AuditConfig, examine bool) (audit.Store, e
 		if examine {
 			open = postgres.OpenExisting
 		}
-		s, err := open(ctx, c.DSN, postgres.Options{Schema: c.Schema, Role: role})
+		s, err := open(ctx, c.DSN, postgres.Options{Schema: c.Schema, Role: role, MaxConns: int32(c.MaxConns)})
 		if err != nil {
 			return nil, fmt.Errorf("audit.dsn: %w", err)
 		}

@@ -132,6 +132,10 @@ type ResidentsConfig struct {
 	BSNClaim string `yaml:"bsn_claim"`
 }
 
+// maxAuditConns bounds audit.max_conns: PostgreSQL's own default allows
+// 100 connections in all.
+const maxAuditConns = 64
+
 // AuditConfig is where the access log lives and its keys.
 type AuditConfig struct {
 	// DSN is sqlite://path (relative) or sqlite:///path, or postgres://….
@@ -150,6 +154,9 @@ type AuditConfig struct {
 	// Role (PostgreSQL) the store takes after migrating, so the gateway can
 	// only insert and select; empty: klantbeeld_app; "-": the login role.
 	Role string `yaml:"role"`
+	// MaxConns (PostgreSQL) is how many connections the store keeps open
+	// for appends, look-ups and searches; 0: 4.
+	MaxConns int `yaml:"max_conns"`
 	// StartupCheck is "full" (every event recomputed at start) or "quick"
 	// (triggers, counts and the latest checkpoint).
 	StartupCheck string `yaml:"startup_check"`
@@ -456,6 +463,12 @@ func (c Config) Validate() error {
 	default:
 		// Not echoed: a mistyped DSN may still hold a password.
 		bad("audit.dsn", "want sqlite://path/audit.db, sqlite:///absolute/path/audit.db or postgres://user@host/db")
+	}
+	switch n := c.Audit.MaxConns; {
+	case n < 0 || n > maxAuditConns:
+		bad("audit.max_conns", "%d is outside 0..%d (0: the default, 4)", n, maxAuditConns)
+	case n > 0 && !postgres.IsDSN(c.Audit.DSN):
+		bad("audit.max_conns", "is for an audit log on PostgreSQL (audit.dsn postgres://…)")
 	}
 	if c.Audit.PseudonymKeyFile == "" {
 		bad("audit.pseudonym_key_file", "is empty")

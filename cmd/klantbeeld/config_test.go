@@ -46,10 +46,11 @@ func TestLoadConfigFileAndEnvironment(t *testing.T) {
 	assert.Equal(t, "data/pseudonym.key", cfg.Audit.PseudonymKeyFile, "defaults stay where nothing says otherwise")
 	assert.Empty(t, cfg.Sources.Salesforce.URL, "a source without URL is not configured")
 
-	pg, err := LoadConfig(writeConfig(t, validYAML), []string{"KLANTBEELD_AUDIT_DSN=postgres://klantbeeld@db.example/klantbeeld"})
+	pg, err := LoadConfig(writeConfig(t, validYAML), []string{"KLANTBEELD_AUDIT_DSN=postgres://klantbeeld@db.example/klantbeeld", "KLANTBEELD_AUDIT_MAX_CONNS=8"})
 	require.NoError(t, err, "a PostgreSQL audit store")
 	assert.Equal(t, "postgres://klantbeeld@db.example/klantbeeld", pg.Audit.DSN)
 	assert.Equal(t, time.Minute, pg.Audit.CheckpointInterval.Duration)
+	assert.Equal(t, 8, pg.Audit.MaxConns)
 }
 
 func TestEnvNames(t *testing.T) {
@@ -117,6 +118,8 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{"unknown env variable", validYAML, []string{"KLANTBEELD_SOURCES_BRP_ULR=x"}, "KLANTBEELD_SOURCES_BRP_ULR"},
 		{"bad log level", validYAML, []string{"KLANTBEELD_LOG_LEVEL=loud"}, "log.level"},
 		{"negative views in flight", validYAML, []string{"KLANTBEELD_MAX_VIEWS_IN_FLIGHT=-5"}, "max_views_in_flight"},
+		{"too many audit connections", validYAML, []string{"KLANTBEELD_AUDIT_DSN=postgres://kb@db/kb", "KLANTBEELD_AUDIT_MAX_CONNS=500"}, "audit.max_conns"},
+		{"audit connections of an SQLite log", validYAML, []string{"KLANTBEELD_AUDIT_MAX_CONNS=8"}, "audit.max_conns"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
