@@ -262,7 +262,8 @@ func (s *Store) appendKept(ctx context.Context, size int64, events []audit.Event
 			return nil, false, nil
 		}
 	} else if found != size {
-		// Another process appended: its events hold these numbers.
+		// The log is not the size the batch was built on: another process
+		// appended (a log that shrank is CheckIntegrity's to report).
 		s.shared.Store(true)
 		return nil, false, nil
 	}

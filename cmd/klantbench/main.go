@@ -102,7 +102,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	pg := fs.String("postgres", os.Getenv("KLANTBEELD_TEST_POSTGRES_URL"), "PostgreSQL `URL` (a fresh schema per run, dropped after)")
 	gobench := fs.String("gobench", envOr("gobench", ""), "`file` of go test -bench output to summarise")
 	markdown := fs.String("markdown", envOr("markdown", ""), "write the report to this `file` too (BENCHMARKS.md)")
-	profile := fs.String("profile", envOr("profile", ""), "`folder` for CPU and allocation profiles of the gateway at every rate")
+	profile := fs.String("profile", envOr("profile", ""), "`folder` for CPU and allocation profiles of the gateway at every rate, and a CPU profile of this process (the fakes and the load generator)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}

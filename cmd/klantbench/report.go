@@ -198,7 +198,7 @@ func (r *report) markdown() string {
 	p("## How to run\n\n")
 	p("`make bench` runs the Go benchmarks (`go test -bench . -benchmem` of the packages that have them), then the load run, and writes this file. " +
 		"PostgreSQL comes from `KLANTBEELD_TEST_POSTGRES_URL`, or from the local server when one answers on 127.0.0.1:5432; without it the PostgreSQL runs are left out.\n\n")
-	p("A quicker run: `make bench BENCH_DURATION=3s BENCH_RATES=100,250` (also `BENCH_DELAY`, `BENCH_STORES=sqlite`, `BENCH_PROFILE=dir` for CPU and allocation profiles of the gateway at every rate). " +
+	p("A quicker run: `make bench BENCH_DURATION=3s BENCH_RATES=100,250` (also `BENCH_DELAY`, `BENCH_STORES=sqlite`, `BENCH_PROFILE=dir` for CPU and allocation profiles of the gateway at every rate and a CPU profile of the fakes and the load generator). " +
 		"`go run ./cmd/klantbench -h` lists the flags.\n\n")
 	p("## Machine\n\n")
 	p("- CPU: %s, %d logical cores (`nproc`)\n", m.cpu, m.nproc)
