@@ -30,6 +30,9 @@ type Metrics struct {
 	circuits  *prometheus.GaugeVec
 	batches   prometheus.Histogram
 	commits   *prometheus.HistogramVec
+	// stages holds the stage histogram's series, one per stage name,
+	// made at start and only read after.
+	stages map[string]prometheus.Observer
 	// calls keeps the source histogram of each label set (callKey), so
 	// that a call is not the hashing of three labels under a lock.
 	calls sync.Map
@@ -43,6 +46,25 @@ type callKey struct {
 // latencyBuckets (seconds) are fine around the tens of milliseconds a
 // source takes, and reach the timeouts.
 var latencyBuckets = []float64{.001, .0025, .005, .01, .015, .02, .025, .03, .04, .05, .075, .1, .15, .25, .5, 1, 2.5, 5, 10}
+
+// stageBuckets (seconds) reach down to the tens of microseconds a
+// composition or a cached check takes, and up to the timeouts.
+var stageBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .015, .02, .025, .03, .04, .05, .075, .1, .25, .5, 1, 2.5, 5, 10}
+
+// The stages of a resident view that the gateway times (Metrics.stage):
+// where its time goes between the request and the answer.
+const (
+	// stageContext verifies the context the purpose requires (the
+	// contact session, zaak or interne taak), before any source is asked.
+	stageContext = "context"
+	// stageSources asks the permitted sources, in parallel.
+	stageSources = "sources"
+	// stageCompose filters and composes what they answered.
+	stageCompose = "compose"
+	// stageAudit waits until the view's audit record is durable (views
+	// answered with data).
+	stageAudit = "audit"
+)
 
 // NewMetrics makes the metrics in a registry of their own, with the Go
 // runtime's and the process's (CPU, memory, file descriptors) beside them.
@@ -79,7 +101,16 @@ func NewMetrics() *Metrics {
 			Buckets: latencyBuckets,
 		}, []string{"outcome"}),
 	}
-	m.registry.MustRegister(m.requests, m.decisions, m.sources, m.circuits, m.batches, m.commits,
+	stages := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "klantbeeld", Name: "view_stage_duration_seconds",
+		Help:    "Stages of resident views: context (verifying the context the purpose requires), sources (asking the permitted sources, in parallel), compose (filtering and composing their answers), audit (until the view's audit record is durable, views answered with data).",
+		Buckets: stageBuckets,
+	}, []string{"stage"})
+	m.stages = map[string]prometheus.Observer{}
+	for _, st := range []string{stageContext, stageSources, stageCompose, stageAudit} {
+		m.stages[st] = stages.WithLabelValues(st)
+	}
+	m.registry.MustRegister(m.requests, m.decisions, m.sources, m.circuits, m.batches, m.commits, stages,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -127,6 +158,14 @@ func (m *Metrics) AuditBatch(events int, commit time.Duration, err error) {
 	}
 	m.batches.Observe(float64(events))
 	m.commits.WithLabelValues(outcome).Observe(commit.Seconds())
+}
+
+// stage records that a view spent the time since start in the named stage.
+func (m *Metrics) stage(name string, start time.Time) {
+	if m == nil {
+		return
+	}
+	m.stages[name].Observe(time.Since(start).Seconds())
 }
 
 func (m *Metrics) request(route string, status int, d time.Duration) {

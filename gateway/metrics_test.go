@@ -47,6 +47,12 @@ func TestMetricsCountRequestsByRouteAndStatusAndDecisionsByOutcome(t *testing.T)
 		`klantbeeld_audit_batch_events_sum 4`,
 		`klantbeeld_audit_commit_duration_seconds_count{outcome="error"} 1`,
 		`process_resident_memory_bytes`,
+		// The two views answered went through every stage; the refused
+		// one was stopped by the policy before its context was checked.
+		`klantbeeld_view_stage_duration_seconds_count{stage="context"} 2`,
+		`klantbeeld_view_stage_duration_seconds_count{stage="sources"} 2`,
+		`klantbeeld_view_stage_duration_seconds_count{stage="compose"} 2`,
+		`klantbeeld_view_stage_duration_seconds_count{stage="audit"} 2`,
 	} {
 		assert.Contains(t, text, want)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"time"
 	"unicode/utf8"
 
 	"github.com/klantbeeld/klantbeeld/audit"
@@ -95,12 +96,19 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 		return g.refuse(ctx, &ev, policyRefusal(dec), audit.DecisionDeny, nil)
 	}
 	// The context the purpose accepted must hold before any source is asked.
-	if p, err := g.verifyContext(ctx, id, req); err != nil || p != nil {
-		return g.unverified(ctx, &ev, p, err)
+	if req.Context != nil {
+		start := time.Now()
+		p, err := g.verifyContext(ctx, id, req)
+		g.cfg.Metrics.stage(stageContext, start)
+		if err != nil || p != nil {
+			return g.unverified(ctx, &ev, p, err)
+		}
 	}
 
 	vreq := view.Request{BSN: req.BSN, Purpose: req.Purpose, Sources: req.Sources, User: view.User{ID: id.Sub, Name: id.Name}}
+	start := time.Now()
 	f := view.Fetch(ctx, g.cfg.Sources, vreq, dec, g.log)
+	g.cfg.Metrics.stage(stageSources, start)
 
 	// What the BRP says about the resident goes into the policy input: ask
 	// again with it, and let that decision rule the disclosure.
@@ -118,11 +126,15 @@ func (g *Gateway) residentView(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 
+	start = time.Now()
 	v, access := f.Compose(dec, g.cfg.Now())
+	g.cfg.Metrics.stage(stageCompose, start)
 	ev.Sources = access
 	ev.Decision = audit.DecisionAllow
 	ev.Status = http.StatusOK
+	start = time.Now()
 	seq, err := g.cfg.Audit.Append(ctx, ev)
+	g.cfg.Metrics.stage(stageAudit, start)
 	if err != nil {
 		// No record, no data.
 		return err

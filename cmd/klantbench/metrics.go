@@ -18,14 +18,31 @@ type gatewayCounts struct {
 	decisions, decisionsS float64 // policy decisions and their time, summed
 	views, viewsS         float64 // resident views answered 200 and their time in the handler, summed
 	calls, callsS         float64 // calls to the sources and their time, summed
+	// The views' stages (klantbeeld_view_stage_duration_seconds): how many
+	// and their time, summed, by stage name.
+	stages map[string]stageCount
 }
 
+type stageCount struct{ n, seconds float64 }
+
+// viewStages are the stages the gateway times, in the order a view goes
+// through them.
+var viewStages = []string{"context", "sources", "compose", "audit"}
+
 func (a gatewayCounts) minus(b gatewayCounts) gatewayCounts {
-	return gatewayCounts{
-		a.batches - b.batches, a.events - b.events, a.commitSeconds - b.commitSeconds,
-		a.decisions - b.decisions, a.decisionsS - b.decisionsS,
-		a.views - b.views, a.viewsS - b.viewsS, a.calls - b.calls, a.callsS - b.callsS,
+	d := gatewayCounts{
+		batches: a.batches - b.batches, events: a.events - b.events, commitSeconds: a.commitSeconds - b.commitSeconds,
+		decisions: a.decisions - b.decisions, decisionsS: a.decisionsS - b.decisionsS,
+		views: a.views - b.views, viewsS: a.viewsS - b.viewsS, calls: a.calls - b.calls, callsS: a.callsS - b.callsS,
 	}
+	for name, sa := range a.stages {
+		sb := b.stages[name]
+		if d.stages == nil {
+			d.stages = map[string]stageCount{}
+		}
+		d.stages[name] = stageCount{sa.n - sb.n, sa.seconds - sb.seconds}
+	}
+	return d
 }
 
 // viewRoute and viewCode label the views of the load in the gateway's
@@ -58,6 +75,14 @@ func scrape(ctx context.Context, operator string) (gatewayCounts, error) {
 	c.decisions, c.decisionsS = histogram(fams["klantbeeld_policy_decision_duration_seconds"])
 	c.views, c.viewsS = histogram(fams["klantbeeld_http_request_duration_seconds"], "route", viewRoute, "code", viewCode)
 	c.calls, c.callsS = histogram(fams["klantbeeld_source_request_duration_seconds"])
+	for _, name := range viewStages {
+		if n, secs := histogram(fams["klantbeeld_view_stage_duration_seconds"], "stage", name); n > 0 {
+			if c.stages == nil {
+				c.stages = map[string]stageCount{}
+			}
+			c.stages[name] = stageCount{n, secs}
+		}
+	}
 	return c, nil
 }
 

@@ -277,6 +277,7 @@ func (r *report) markdown() string {
 				meanMS(g.viewsS, g.views), meanMS(g.callsS, g.calls))
 		}
 		p("\n")
+		r.stagesTable(p, counted)
 	}
 	r.targets(p)
 	for _, n := range r.notes {
@@ -389,6 +390,44 @@ func (r *report) targets(p func(string, ...any)) {
 }
 
 // meanMS is sum/n seconds as milliseconds, or a dash when n is 0.
+// stagesTable is where a view's time went in each step, from the
+// gateway's stage histograms: the mean of each stage, and what is left of
+// the mean time in the handler.
+func (r *report) stagesTable(p func(string, ...any), steps []step) {
+	var timed []step
+	for _, s := range steps {
+		if len(s.Gateway.stages) > 0 {
+			timed = append(timed, s)
+		}
+	}
+	if len(timed) == 0 {
+		return
+	}
+	p("Where a view's time went in the gateway (means of its stage histograms): checking the context the purpose requires (the contact session: one database read, before any source is asked), the sources (asked in parallel: the slowest one decides), composing and filtering their answers, and waiting for the view's audit record (its group commit, after the batch already committing); the rest is the token check, request validation, the policy decisions and writing the answer.\n\n")
+	p("| rate | setup | in the handler | context check | sources | compose | audit record | rest |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, s := range timed {
+		g := s.Gateway
+		cells := make([]string, 0, len(viewStages))
+		var staged float64
+		complete := g.views > 0
+		for _, name := range viewStages {
+			st, ok := g.stages[name]
+			cells = append(cells, meanMS(st.seconds, st.n))
+			if !ok || st.n == 0 {
+				complete = false
+				continue
+			}
+			staged += st.seconds / st.n
+		}
+		rest := "–"
+		if complete {
+			rest = fmt.Sprintf("%.2f ms", 1e3*(g.viewsS/g.views-staged))
+		}
+		p("| %d | %s | %s | %s | %s |\n", s.Rate, s.Setup, meanMS(g.viewsS, g.views), strings.Join(cells, " | "), rest)
+	}
+	p("\n")
+}
+
 func meanMS(sum, n float64) string {
 	if n == 0 {
 		return "–"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -94,6 +95,19 @@ klantbeeld_source_request_duration_seconds_count{code="200",outcome="ok",source=
 klantbeeld_source_request_duration_seconds_bucket{code="200",outcome="ok",source="zaken",le="+Inf"} 2
 klantbeeld_source_request_duration_seconds_sum{code="200",outcome="ok",source="zaken"} 0.046
 klantbeeld_source_request_duration_seconds_count{code="200",outcome="ok",source="zaken"} 2
+# TYPE klantbeeld_view_stage_duration_seconds histogram
+klantbeeld_view_stage_duration_seconds_bucket{stage="context",le="+Inf"} 4
+klantbeeld_view_stage_duration_seconds_sum{stage="context"} 0.001
+klantbeeld_view_stage_duration_seconds_count{stage="context"} 4
+klantbeeld_view_stage_duration_seconds_bucket{stage="sources",le="+Inf"} 4
+klantbeeld_view_stage_duration_seconds_sum{stage="sources"} 0.088
+klantbeeld_view_stage_duration_seconds_count{stage="sources"} 4
+klantbeeld_view_stage_duration_seconds_bucket{stage="compose",le="+Inf"} 4
+klantbeeld_view_stage_duration_seconds_sum{stage="compose"} 0.0004
+klantbeeld_view_stage_duration_seconds_count{stage="compose"} 4
+klantbeeld_view_stage_duration_seconds_bucket{stage="audit",le="+Inf"} 4
+klantbeeld_view_stage_duration_seconds_sum{stage="audit"} 0.008
+klantbeeld_view_stage_duration_seconds_count{stage="audit"} 4
 # TYPE klantbeeld_audit_batch_events histogram
 klantbeeld_audit_batch_events_bucket{le="+Inf"} 2
 klantbeeld_audit_batch_events_sum 5
@@ -103,13 +117,25 @@ klantbeeld_audit_batch_events_count 2
 	defer srv.Close()
 	c, err := scrape(t.Context(), srv.URL)
 	require.NoError(t, err)
-	assert.Equal(t, gatewayCounts{batches: 2, events: 5, views: 4, viewsS: 0.1, calls: 4, callsS: 0.088}, c, "only the views answered 200 count as views")
+	assert.Equal(t, gatewayCounts{batches: 2, events: 5, views: 4, viewsS: 0.1, calls: 4, callsS: 0.088,
+		stages: map[string]stageCount{"context": {4, 0.001}, "sources": {4, 0.088}, "compose": {4, 0.0004}, "audit": {4, 0.008}}},
+		c, "only the views answered 200 count as views")
+	before := gatewayCounts{views: 1, viewsS: 0.02, stages: map[string]stageCount{"sources": {1, 0.022}}}
+	assert.Equal(t, stageCount{3, 0.066}, roundStage(c.minus(before).stages["sources"]), "a step counts what its stages added")
 
 	r := &report{
 		opts:  options{rates: []int{250}, duration: 20 * time.Second, delay: 20 * time.Millisecond, stores: []string{"postgres"}},
 		steps: []step{{Setup: "postgres", Rate: 250, Sent: 5000, OK: 5000, Gateway: c}},
 	}
-	assert.Contains(t, r.markdown(), "| 250 | postgres | 0.1 | 2.50 | 0.00 ms | 0.0 | – | 25.00 ms | 22.00 ms |")
+	text := r.markdown()
+	assert.Contains(t, text, "| 250 | postgres | 0.1 | 2.50 | 0.00 ms | 0.0 | – | 25.00 ms | 22.00 ms |")
+	// 25 ms in the handler: 0.25 context, 22 sources, 0.10 compose, 2 audit, 0.65 the rest.
+	assert.Contains(t, text, "| 250 | postgres | 25.00 ms | 0.25 ms | 22.00 ms | 0.10 ms | 2.00 ms | 0.65 ms |")
+
+	// A gateway without the stage histogram (an older binary): no table.
+	c.stages = nil
+	r.steps[0].Gateway = c
+	assert.NotContains(t, r.markdown(), "| in the handler |")
 }
 
 func TestBunchingTellsAPauseFromASpreadTail(t *testing.T) {
@@ -136,4 +162,9 @@ func TestBunchingTellsAPauseFromASpreadTail(t *testing.T) {
 	slowest, bunched = bunching(nil, burstWindow)
 	assert.Zero(t, slowest)
 	assert.Zero(t, bunched)
+}
+
+// roundStage rounds away the float error of a difference.
+func roundStage(s stageCount) stageCount {
+	return stageCount{math.Round(s.n*1e6) / 1e6, math.Round(s.seconds*1e6) / 1e6}
 }
