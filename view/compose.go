@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klantbeeld/klantbeeld/audit"
@@ -252,9 +253,8 @@ func repeatContacts(contacts []dated, now time.Time) int {
 // fields, except "source": a record always says where it comes from.
 func project[T any](rec T, fields []string) T {
 	v := reflect.ValueOf(&rec).Elem()
-	for i := range v.NumField() {
-		name, ok := jsonName(v.Type().Field(i))
-		if ok && name != "source" && !slices.Contains(fields, name) {
+	for i, name := range disclosable(v.Type()) {
+		if name != "" && !slices.Contains(fields, name) {
 			v.Field(i).SetZero()
 		}
 	}
@@ -266,12 +266,32 @@ func project[T any](rec T, fields []string) T {
 func present[T any](rec T) []string {
 	var out []string
 	v := reflect.ValueOf(rec)
-	for i := range v.NumField() {
-		if name, ok := jsonName(v.Type().Field(i)); ok && name != "source" && !v.Field(i).IsZero() {
+	for i, name := range disclosable(v.Type()) {
+		if name != "" && !v.Field(i).IsZero() {
 			out = append(out, name)
 		}
 	}
 	return out
+}
+
+// fieldNames holds disclosable's answer per record type.
+var fieldNames sync.Map // reflect.Type → []string
+
+// disclosable is, for each field of the struct type t, the JSON name under
+// which a policy may disclose it: "" for "source" and for what JSON skips.
+// It is worked out once per type, not for every record of every view.
+func disclosable(t reflect.Type) []string {
+	if names, ok := fieldNames.Load(t); ok {
+		return names.([]string)
+	}
+	names := make([]string, t.NumField())
+	for i := range names {
+		if name, ok := jsonName(t.Field(i)); ok && name != "source" {
+			names[i] = name
+		}
+	}
+	cached, _ := fieldNames.LoadOrStore(t, names)
+	return cached.([]string)
 }
 
 // jsonName is the name field f has in JSON; false for fields JSON skips.
