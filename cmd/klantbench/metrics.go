@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 
 	dto "github.com/prometheus/client_model/go"
@@ -23,7 +24,48 @@ type gatewayCounts struct {
 	stages map[string]stageCount
 }
 
-type stageCount struct{ n, seconds float64 }
+// stageCount is one stage's histogram: how many, their time summed, and
+// the cumulative count at each bucket's upper bound (seconds, ascending).
+type stageCount struct {
+	n, seconds float64
+	le, cum    []float64
+}
+
+func (a stageCount) minus(b stageCount) stageCount {
+	d := stageCount{n: a.n - b.n, seconds: a.seconds - b.seconds, le: a.le, cum: make([]float64, len(a.cum))}
+	for i := range a.cum {
+		d.cum[i] = a.cum[i]
+		if len(b.cum) == len(a.cum) {
+			d.cum[i] -= b.cum[i]
+		}
+	}
+	return d
+}
+
+// quantile estimates the q-quantile from the buckets as Prometheus's
+// histogram_quantile does: linearly within the bucket the rank falls in.
+// above is set when the rank lies past the last finite bound, which is
+// then all that can be said (the value is more than it).
+func (s stageCount) quantile(q float64) (v float64, above, ok bool) {
+	if s.n <= 0 || len(s.le) == 0 {
+		return 0, false, false
+	}
+	rank := q * s.n
+	lower, below := 0.0, 0.0
+	for i, bound := range s.le {
+		if math.IsInf(bound, 1) {
+			break
+		}
+		if s.cum[i] >= rank {
+			if s.cum[i] == below {
+				return bound, false, true
+			}
+			return lower + (bound-lower)*(rank-below)/(s.cum[i]-below), false, true
+		}
+		lower, below = bound, s.cum[i]
+	}
+	return lower, true, true
+}
 
 // viewStages are the stages the gateway times, in the order a view goes
 // through them.
@@ -40,7 +82,7 @@ func (a gatewayCounts) minus(b gatewayCounts) gatewayCounts {
 		if d.stages == nil {
 			d.stages = map[string]stageCount{}
 		}
-		d.stages[name] = stageCount{sa.n - sb.n, sa.seconds - sb.seconds}
+		d.stages[name] = sa.minus(sb)
 	}
 	return d
 }
@@ -76,14 +118,34 @@ func scrape(ctx context.Context, operator string) (gatewayCounts, error) {
 	c.views, c.viewsS = histogram(fams["klantbeeld_http_request_duration_seconds"], "route", viewRoute, "code", viewCode)
 	c.calls, c.callsS = histogram(fams["klantbeeld_source_request_duration_seconds"])
 	for _, name := range viewStages {
-		if n, secs := histogram(fams["klantbeeld_view_stage_duration_seconds"], "stage", name); n > 0 {
+		if st, ok := stage(fams["klantbeeld_view_stage_duration_seconds"], name); ok {
 			if c.stages == nil {
 				c.stages = map[string]stageCount{}
 			}
-			c.stages[name] = stageCount{n, secs}
+			c.stages[name] = st
 		}
 	}
 	return c, nil
+}
+
+// stage is the series of the stage histogram for one stage, with its buckets.
+func stage(f *dto.MetricFamily, name string) (stageCount, bool) {
+	if f == nil {
+		return stageCount{}, false
+	}
+	for _, m := range f.GetMetric() {
+		h := m.GetHistogram()
+		if h == nil || !hasLabels(m, []string{"stage", name}) || h.GetSampleCount() == 0 {
+			continue
+		}
+		st := stageCount{n: float64(h.GetSampleCount()), seconds: h.GetSampleSum()}
+		for _, b := range h.GetBucket() {
+			st.le = append(st.le, b.GetUpperBound())
+			st.cum = append(st.cum, float64(b.GetCumulativeCount()))
+		}
+		return st, true
+	}
+	return stageCount{}, false
 }
 
 // histogram is the count and sum of the series of a histogram family

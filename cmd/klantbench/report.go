@@ -404,6 +404,7 @@ func (r *report) stagesTable(p func(string, ...any), steps []step) {
 		return
 	}
 	p("Where a view's time went in the gateway (means of its stage histograms): checking the context the purpose requires (the contact session: one database read, before any source is asked), the sources (asked in parallel: the slowest one decides), composing and filtering their answers, and waiting for the view's audit record (its group commit, after the batch already committing); the rest is the token check, request validation, the policy decisions and writing the answer.\n\n")
+	p("Each stage is given as its mean and, in parentheses, its p99 as estimated from the histogram's buckets (linearly within a bucket, as `histogram_quantile` does; \">\" when it lies past the last bound); the rest is the mean only.\n\n")
 	p("| rate | setup | in the handler | context check | sources | compose | audit record | rest |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, s := range timed {
 		g := s.Gateway
@@ -412,7 +413,7 @@ func (r *report) stagesTable(p func(string, ...any), steps []step) {
 		complete := g.views > 0
 		for _, name := range viewStages {
 			st, ok := g.stages[name]
-			cells = append(cells, meanMS(st.seconds, st.n))
+			cells = append(cells, meanMS(st.seconds, st.n)+stageP99(st))
 			if !ok || st.n == 0 {
 				complete = false
 				continue
@@ -426,6 +427,18 @@ func (r *report) stagesTable(p func(string, ...any), steps []step) {
 		p("| %d | %s | %s | %s | %s |\n", s.Rate, s.Setup, meanMS(g.viewsS, g.views), strings.Join(cells, " | "), rest)
 	}
 	p("\n")
+}
+
+// stageP99 is " (p99 …)" of a stage, or nothing without buckets.
+func stageP99(st stageCount) string {
+	v, above, ok := st.quantile(0.99)
+	switch {
+	case !ok:
+		return ""
+	case above:
+		return fmt.Sprintf(" (p99 > %.2f ms)", 1e3*v)
+	}
+	return fmt.Sprintf(" (p99 %.2f ms)", 1e3*v)
 }
 
 func meanMS(sum, n float64) string {
