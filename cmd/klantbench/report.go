@@ -389,7 +389,6 @@ func (r *report) targets(p func(string, ...any)) {
 	p("\n")
 }
 
-// meanMS is sum/n seconds as milliseconds, or a dash when n is 0.
 // stagesTable is where a view's time went in each step, from the
 // gateway's stage histograms: the mean of each stage, and what is left of
 // the mean time in the handler.
@@ -441,6 +440,7 @@ func stageP99(st stageCount) string {
 	return fmt.Sprintf(" (p99 %.2f ms)", 1e3*v)
 }
 
+// meanMS is sum/n seconds as milliseconds, or a dash when n is 0.
 func meanMS(sum, n float64) string {
 	if n == 0 {
 		return "–"
