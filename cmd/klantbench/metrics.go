@@ -56,10 +56,7 @@ func (s stageCount) quantile(q float64) (v float64, above, ok bool) {
 		if math.IsInf(bound, 1) {
 			break
 		}
-		if s.cum[i] >= rank {
-			if s.cum[i] == below {
-				return bound, false, true
-			}
+		if s.cum[i] >= rank { // and below < rank, so the bucket is not empty
 			return lower + (bound-lower)*(rank-below)/(s.cum[i]-below), false, true
 		}
 		lower, below = bound, s.cum[i]
