@@ -161,7 +161,7 @@ func personFrom(ans answer, burgerservicenummer string) (*Person, error) {
 		return nil, badResponse("%d persons for one burgerservicenummer", len(ans.Personen))
 	}
 	var data map[string]any
-	if err := json.Unmarshal(ans.Personen[0], &data); err != nil || data == nil {
+	if err := upstream.DecodeJSON(ans.Personen[0], &data); err != nil || data == nil {
 		return nil, badResponse("person is not an object")
 	}
 	if got, ok := data["burgerservicenummer"]; ok && got != burgerservicenummer {

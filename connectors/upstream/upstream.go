@@ -14,7 +14,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -589,14 +588,6 @@ func (c *Client) JSON(ctx context.Context, req Request, out any) (*Response, err
 		return nil, fmt.Errorf("%s: %s: %w: %v", c.cfg.Name, req.Method, ErrBadResponse, err)
 	}
 	return resp, nil
-}
-
-// DecodeJSON decodes exactly one JSON value from b into out: anything but
-// white space after it (a second value, a stray "}") is an error.
-// json.Unmarshal checks the whole input before it decodes, and decodes b
-// in place, without copying it into a decoder's buffer first.
-func DecodeJSON(b []byte, out any) error {
-	return json.Unmarshal(b, out)
 }
 
 type traceKey struct{}
