@@ -39,7 +39,7 @@ BENCH_PROFILE  ?=
 BENCH_DIR      ?= bin/bench
 # The packages with Go benchmarks: token validation, policy decisions,
 # audit appends and verification on both stores, the whole view.
-BENCH_PKGS     ?= ./auth/ ./policies/ ./audit/sqlite/ ./audit/postgres/ ./gateway/ ./view/
+BENCH_PKGS     ?= ./auth/ ./connectors/upstream/ ./policies/ ./audit/sqlite/ ./audit/postgres/ ./gateway/ ./view/
 
 bench: ## Go benchmarks, then the load run (fake sources with a fixed delay; the gateway on PostgreSQL and SQLite and a baseline proxy, open-loop at fixed rates); writes BENCHMARKS.md
 	@mkdir -p $(BENCH_DIR)
