@@ -13,7 +13,7 @@ import (
 // field matching, an error for the same inputs (TestDecodeJSONDecodesAs-
 // EncodingJSON and FuzzDecodeJSON hold it to that). It does so with
 // github.com/goccy/go-json, because decoding the sources' answers is the
-// largest part of a view's CPU and that decoder takes a fifth to a ninth
+// largest part of a view's CPU and that decoder takes a sixth to a ninth
 // of encoding/json's time on them (BenchmarkDecodeJSON). A panic inside
 // the decoder, on an answer nobody foresaw, is returned as an error: the
 // sources are decoded on goroutines of their own, where a panic would end
