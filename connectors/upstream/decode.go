@@ -1,9 +1,12 @@
 package upstream
 
 import (
+	"errors"
 	"fmt"
 
 	gojson "github.com/goccy/go-json"
+
+	"github.com/klantbeeld/klantbeeld/bsn"
 )
 
 // DecodeJSON decodes exactly one JSON value from b into out: anything but
@@ -17,11 +20,11 @@ import (
 // of encoding/json's time on them (BenchmarkDecodeJSON). A panic inside
 // the decoder, on an answer nobody foresaw, is returned as an error: the
 // sources are decoded on goroutines of their own, where a panic would end
-// the process.
+// the process; what the panic said is redacted, as it may quote the answer.
 func DecodeJSON(b []byte, out any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("decoding the answer failed: %v", r)
+			err = errors.New("decoding the answer failed: " + bsn.Redact(fmt.Sprint(r)))
 		}
 	}()
 	return gojson.Unmarshal(b, out)
