@@ -17,7 +17,9 @@ import (
 // EncodingJSON and FuzzDecodeJSON hold it to that). It does so with
 // github.com/goccy/go-json, because decoding the sources' answers is the
 // largest part of a view's CPU and that decoder takes a sixth to a ninth
-// of encoding/json's time on them (BenchmarkDecodeJSON). A panic inside
+// of encoding/json's time on them (BenchmarkDecodeJSON). What it decodes
+// shares no memory with b or with the decoder's pooled buffers
+// (TestDecodeJSONKeepsNothingOfItsInput). A panic inside
 // the decoder, on an answer nobody foresaw, is returned as an error: the
 // sources are decoded on goroutines of their own, where a panic would end
 // the process; what the panic said is redacted, as it may quote the answer.

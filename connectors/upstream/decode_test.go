@@ -180,3 +180,32 @@ func BenchmarkDecodeJSON(b *testing.B) {
 		})
 	}
 }
+
+// TestDecodeJSONKeepsNothingOfItsInput: what DecodeJSON decodes must not
+// share memory with the answer it was given, nor with the decoder's own
+// buffers, which serve the next call: the connectors keep the values
+// after the answer and the next decode.
+func TestDecodeJSONKeepsNothingOfItsInput(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("a", 3000)
+	in := `{"next":"` + long + `","results":[{"uuid":"` + long + `","kanaal":"` + long +
+		`","status":{"omschrijving":"` + long + `"},"betrokkenen":[{"rol":"` + long + `","codes":["` + long + `"],"extra":{"` + long + `":"` + long + `"}}],` +
+		`"data":{"` + long + `":"` + long + `"},"body":{"x":"` + long + `"},"anything":["` + long + `",{"q":"` + long + `"}]}]}`
+	first := []byte(in)
+	var got answerShape
+	require.NoError(t, upstream.DecodeJSON(first, &got))
+	want, err := json.Marshal(got)
+	require.NoError(t, err)
+	require.Equal(t, 13, strings.Count(string(want), long), "every long string was decoded")
+
+	for i := range first {
+		if first[i] == 'a' {
+			first[i] = 'Z'
+		}
+	}
+	var other answerShape
+	require.NoError(t, upstream.DecodeJSON([]byte(strings.ReplaceAll(in, "a", "b")), &other))
+	after, err := json.Marshal(got)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(want), string(after), "a decoded value changed with its input or with the next decode")
+}
