@@ -132,7 +132,7 @@ func projectValue(v json.RawMessage, paths [][]string) (json.RawMessage, bool) {
 		return b, err == nil
 	}
 	var elems []json.RawMessage
-	if json.Unmarshal(v, &elems) != nil || elems == nil {
+	if upstream.DecodeJSON(v, &elems) != nil || elems == nil {
 		return nil, false
 	}
 	out := make([]json.RawMessage, len(elems))
@@ -151,7 +151,7 @@ func projectValue(v json.RawMessage, paths [][]string) (json.RawMessage, bool) {
 // object decodes v when it is a JSON object.
 func object(v json.RawMessage) (map[string]json.RawMessage, bool) {
 	var obj map[string]json.RawMessage
-	if json.Unmarshal(v, &obj) != nil || obj == nil {
+	if upstream.DecodeJSON(v, &obj) != nil || obj == nil {
 		return nil, false
 	}
 	return obj, true

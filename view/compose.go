@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/klantbeeld/klantbeeld/audit"
+	"github.com/klantbeeld/klantbeeld/connectors/upstream"
 	"github.com/klantbeeld/klantbeeld/policies"
 )
 
@@ -108,7 +109,7 @@ func (d *Disclosure) Oldest() time.Time {
 // fields disclosed.
 func (d *Disclosure) Person(p json.RawMessage) {
 	var top map[string]json.RawMessage
-	_ = json.Unmarshal(p, &top)
+	_ = upstream.DecodeJSON(p, &top)
 	for k := range top {
 		d.fields[k] = true
 	}
