@@ -30,9 +30,12 @@ type step struct {
 	P50, P90, P99, Max time.Duration
 	CPU                float64 // cores the process used on average
 	BenchCPU           float64 // cores the fakes and the load generator used
-	PeakRSS            int64   // bytes
-	Codes              map[string]int
-	FirstError         string
+	// DatabaseCPU is the cores the PostgreSQL server on this machine used
+	// (whichever setup ran), -1 when none runs here.
+	DatabaseCPU float64
+	PeakRSS     int64 // bytes
+	Codes       map[string]int
+	FirstError  string
 	// Gateway is what the gateway's metrics counted during the step (zero
 	// for the baseline).
 	Gateway gatewayCounts
@@ -140,6 +143,7 @@ func attack(ctx context.Context, p *process, w *world, setup string, rate int, d
 	if err != nil {
 		return step{}, err
 	}
+	db0, dbHere := databaseCPU()
 	if err := p.resetPeak(); err != nil {
 		return step{}, err
 	}
@@ -204,6 +208,10 @@ func attack(ctx context.Context, p *process, w *world, setup string, rate int, d
 	s.CPU = (cpu1 - cpu0).Seconds() / took.Seconds()
 	if self1, err := procCPU(os.Getpid()); err == nil {
 		s.BenchCPU = (self1 - self0).Seconds() / took.Seconds()
+	}
+	s.DatabaseCPU = -1
+	if db1, ok := databaseCPU(); ok && dbHere {
+		s.DatabaseCPU = max(0, (db1-db0).Seconds()/took.Seconds())
 	}
 	if p.operator != "" {
 		counts1, err := scrape(ctx, p.operator)

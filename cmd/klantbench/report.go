@@ -214,10 +214,10 @@ func (r *report) markdown() string {
 	p("- **gateway**: the `klantbeeld serve` binary with a generated configuration (metrics and pprof on their own listener, JSON access log to a file), audit log on PostgreSQL (a fresh schema) or SQLite (a fresh file), checked and durably committed (group commit) before each answer.\n")
 	p("- **baseline**: a process of the bench tool making the same source calls (the same connectors and view fetchers, the decision made once at start) and answering with the composed view: no token check, request validation, policy evaluation, audit write or access log.\n")
 	p("- CPU is the process's user+system time over the step's wall time (1.00 = one core of %d); peak RSS is the process's high-water mark during the step (`VmHWM`, reset before it). "+
-		"The fakes and the load generator share the machine with it: their CPU is the last column.\n\n", m.nproc)
+		"The fakes and the load generator share the machine with it: their CPU is the next column; the last is that of the PostgreSQL server on this machine, all its processes, whichever setup ran (– when none runs here).\n\n", m.nproc)
 	p("Figures in parentheses are the ratio to the baseline at the same rate; `/delay` is the latency over the sources' delay (the physical limit is 1.00×).\n\n")
-	p("| rate | setup | views/s | p50 | p90 | p99 | max | p50/delay | p99/delay | errors | CPU | peak RSS | fakes+load CPU |\n")
-	p("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	p("| rate | setup | views/s | p50 | p90 | p99 | max | p50/delay | p99/delay | errors | CPU | peak RSS | fakes+load CPU | PostgreSQL CPU |\n")
+	p("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	rates := slices.Clone(o.rates)
 	for _, rate := range rates {
 		base, hasBase := r.find("baseline", rate)
@@ -232,7 +232,11 @@ func (r *report) markdown() string {
 				}
 				return fmt.Sprintf("%s (%s)", txt, times(a, bv))
 			}
-			p("| %d | %s | %s | %s | %s | %s | %s | %.2f× | %.2f× | %s | %s | %s | %.2f |\n", rate, setup,
+			db := "–"
+			if s.DatabaseCPU >= 0 {
+				db = fmt.Sprintf("%.2f", s.DatabaseCPU)
+			}
+			p("| %d | %s | %s | %s | %s | %s | %s | %.2f× | %.2f× | %s | %s | %s | %.2f | %s |\n", rate, setup,
 				rel(s.ViewsPerSecond, base.ViewsPerSecond, fmt.Sprintf("%.1f", s.ViewsPerSecond)),
 				rel(ms(s.P50), ms(base.P50), fmtMS(s.P50)),
 				rel(ms(s.P90), ms(base.P90), fmtMS(s.P90)),
@@ -241,7 +245,7 @@ func (r *report) markdown() string {
 				r.ratio(s.P50), r.ratio(s.P99),
 				fmt.Sprintf("%.2f%% (%d of %d)", 100*s.errorRate(), s.Sent-s.OK, s.Sent),
 				rel(s.CPU, base.CPU, fmt.Sprintf("%.2f", s.CPU)),
-				rel(float64(s.PeakRSS), float64(base.PeakRSS), fmt.Sprintf("%d MB", s.PeakRSS>>20)), s.BenchCPU)
+				rel(float64(s.PeakRSS), float64(base.PeakRSS), fmt.Sprintf("%d MB", s.PeakRSS>>20)), s.BenchCPU, db)
 		}
 	}
 	p("\n")

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,23 +41,24 @@ func TestReportComparesWithTheBaselineAndJudgesTheTargets(t *testing.T) {
 	r := &report{
 		opts: options{rates: []int{100, 250}, duration: 20 * time.Second, delay: 20 * ms, stores: []string{"postgres"}},
 		steps: []step{
-			{Setup: "baseline", Rate: 100, Sent: 2000, OK: 2000, ViewsPerSecond: 100, P50: 21 * ms, P90: 22 * ms, P99: 25 * ms, Max: 30 * ms, CPU: 0.2, PeakRSS: 30 << 20},
+			{Setup: "baseline", Rate: 100, Sent: 2000, OK: 2000, ViewsPerSecond: 100, P50: 21 * ms, P90: 22 * ms, P99: 25 * ms, Max: 30 * ms, CPU: 0.2, PeakRSS: 30 << 20, DatabaseCPU: -1},
 			{Setup: "baseline", Rate: 250, Sent: 5000, OK: 5000, ViewsPerSecond: 250, P50: 21 * ms, P90: 23 * ms, P99: 26 * ms, Max: 31 * ms, CPU: 0.4, PeakRSS: 32 << 20},
 			{Setup: "postgres", Rate: 100, Sent: 2000, OK: 2000, ViewsPerSecond: 100, P50: 22 * ms, P90: 24 * ms, P99: 28 * ms, Max: 35 * ms, CPU: 0.3, PeakRSS: 60 << 20},
 			// Keeps the rate, but p99 is past 1.5× the baseline's unloaded p50.
 			{Setup: "postgres", Rate: 250, Sent: 5000, OK: 4990, ViewsPerSecond: 249, P50: 24 * ms, P90: 30 * ms, P99: 40 * ms, Max: 50 * ms, CPU: 0.6, PeakRSS: 160 << 20,
-				Slowest: 50, Bunched: 40},
+				BenchCPU: 0.35, DatabaseCPU: 0.21, Slowest: 50, Bunched: 40},
 		},
 	}
 	text := r.markdown()
 	assert.Contains(t, text, "| 250 | postgres | 249.0 (1.00×) | 24.0 ms (1.14×) |")
-	assert.Contains(t, text, "| 1.20× | 2.00× | 0.20% (10 of 5000) | 0.60 (1.50×) | 160 MB (5.00×) |")
+	assert.Contains(t, text, "| 1.20× | 2.00× | 0.20% (10 of 5000) | 0.60 (1.50×) | 160 MB (5.00×) | 0.35 | 0.21 |")
 	assert.Contains(t, text, "p50 at 250 views/s, audit on postgres, at most 1.15× the delay: 1.20× (24.0 ms; the baseline, making the same source calls: 1.05×, the gateway on top of it: 1.14×) — **missed**")
 	assert.Contains(t, text, "p99 at 250 views/s, audit on postgres, at most 1.50× the delay: 2.00× (40.0 ms; the baseline, making the same source calls: 1.30×, the gateway on top of it: 1.54×) — **missed**")
 	assert.Contains(t, text, "highest rate kept up 100 views/s (100.0 achieved) against the baseline's 250 (250.0): 0.40× — **missed**")
 	assert.Contains(t, text, "errors below 0.1% at the rates the baseline kept up (up to 250 views/s): worst 0.20% (postgres at 250 views/s) — **missed**")
 	assert.Contains(t, text, "peak RSS of the gateway at most 150 MB at those rates: 160 MB — **missed**")
 	assert.Contains(t, text, "| 250 | postgres | 50 | 40 (80%) |")
+	assert.Contains(t, text, "| 30 MB | 0.00 | – |", "no PostgreSQL on the machine: no figure")
 	assert.NotContains(t, text, "beyond that", "every rate was one the baseline kept up")
 	assert.False(t, strings.Contains(text, "## Go benchmarks"), "no Go benchmark section without their output")
 	assert.False(t, strings.Contains(text, "audit transactions/s"), "no metrics table without the gateway's metrics")
@@ -180,4 +182,21 @@ func TestBunchingTellsAPauseFromASpreadTail(t *testing.T) {
 	slowest, bunched = bunching(nil, burstWindow)
 	assert.Zero(t, slowest)
 	assert.Zero(t, bunched)
+}
+
+func TestProcessesCPUSumsTheProcessesOfOneName(t *testing.T) {
+	own, _, name, err := procStat(os.Getpid())
+	require.NoError(t, err)
+	// Some CPU of this process, so that its time is not zero.
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for n := 0; time.Now().Before(deadline); n++ {
+		_ = strconv.Itoa(n)
+	}
+	total, ok := processesCPU(name)
+	require.True(t, ok, "this process is named %q", name)
+	assert.GreaterOrEqual(t, total, own)
+	assert.Positive(t, total)
+
+	_, ok = processesCPU("no-such-process-name")
+	assert.False(t, ok)
 }

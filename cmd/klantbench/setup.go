@@ -290,26 +290,66 @@ func (p *process) cpu() (time.Duration, error) { return procCPU(p.cmd.Process.Pi
 
 // procCPU is the CPU time (user and system) process pid has used.
 func procCPU(pid int) (time.Duration, error) {
+	own, _, _, err := procStat(pid)
+	return own, err
+}
+
+// procStat reads /proc/pid/stat: the command name, the process's own CPU
+// time (user+system) and that of its children it has waited for.
+func procStat(pid int) (own, children time.Duration, name string, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, "", err
 	}
 	// The command name (field 2) is in parentheses and may hold spaces.
+	j := bytes.IndexByte(b, '(')
 	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("unreadable /proc stat")
+	if j < 0 || i < j {
+		return 0, 0, "", errors.New("unreadable /proc stat")
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// After the name: state is field 3, utime 14 and stime 15.
-	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
+	// After the name: state is field 3, utime 14, stime 15, cutime 16 and
+	// cstime 17.
+	if len(f) < 15 {
+		return 0, 0, "", errors.New("short /proc stat")
 	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
+	var t [4]int64
+	for k := range t {
+		if t[k], err = strconv.ParseInt(f[11+k], 10, 64); err != nil {
+			return 0, 0, "", err
+		}
 	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
+	return tick(t[0] + t[1]), tick(t[2] + t[3]), string(b[j+1 : i]), nil
+}
+
+// databaseCPU is the CPU time the PostgreSQL server on this machine has
+// used so far, all its processes together: a server process that ended
+// counts in the children's time of the one that started it. ok is false
+// when no PostgreSQL process runs here (the server is elsewhere, or none).
+func databaseCPU() (time.Duration, bool) { return processesCPU("postgres") }
+
+// processesCPU is the CPU time of every process named name (its command
+// name, as /proc gives it), with that of the children they waited for, and
+// whether there is one.
+func processesCPU(name string) (total time.Duration, ok bool) {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, false
+	}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		own, children, comm, err := procStat(pid)
+		if err != nil || comm != name {
+			continue // gone meanwhile, or another program
+		}
+		total += own + children
+		ok = true
+	}
+	return total, ok
 }
 
 // resetPeak starts a new peak resident set size (Linux clear_refs 5).
