@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -184,18 +185,39 @@ func TestBunchingTellsAPauseFromASpreadTail(t *testing.T) {
 	assert.Zero(t, bunched)
 }
 
-func TestProcessesCPUSumsTheProcessesOfOneName(t *testing.T) {
-	own, _, name, err := procStat(os.Getpid())
-	require.NoError(t, err)
-	// Some CPU of this process, so that its time is not zero.
-	deadline := time.Now().Add(50 * time.Millisecond)
-	for n := 0; time.Now().Before(deadline); n++ {
-		_ = strconv.Itoa(n)
+// TestMain lets this test binary be the child process of
+// TestProcessesCPUCountsAChildThatEnded: with burnCPU set it spends CPU
+// time and exits.
+func TestMain(m *testing.M) {
+	if os.Getenv(burnCPU) != "" {
+		for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); {
+			_ = strconv.Itoa(time.Now().Nanosecond())
+		}
+		os.Exit(0)
 	}
-	total, ok := processesCPU(name)
+	os.Exit(m.Run())
+}
+
+const burnCPU = "KLANTBENCH_TEST_BURN_CPU"
+
+// A PostgreSQL backend that ended during a step still counts: its time is
+// in the children's time of the process that waited for it.
+func TestProcessesCPUCountsAChildThatEnded(t *testing.T) {
+	_, _, name, err := procStat(os.Getpid())
+	require.NoError(t, err)
+	before, ok := processesCPU(name)
 	require.True(t, ok, "this process is named %q", name)
-	assert.GreaterOrEqual(t, total, own)
-	assert.Positive(t, total)
+
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), burnCPU+"=1")
+	require.NoError(t, child.Run())
+	spent := child.ProcessState.UserTime() + child.ProcessState.SystemTime()
+	require.GreaterOrEqual(t, spent, 100*time.Millisecond, "the child spent CPU")
+
+	after, ok := processesCPU(name)
+	require.True(t, ok)
+	// Clock ticks are 10 ms: allow one each for user and system time.
+	assert.GreaterOrEqual(t, after-before, spent-20*time.Millisecond, "the ended child's CPU is counted")
 
 	_, ok = processesCPU("no-such-process-name")
 	assert.False(t, ok)
